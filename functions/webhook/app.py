@@ -1,0 +1,67 @@
+"""WebhookFunction: API Gateway HTTP API (payload v2) → verify, normalise, enqueue, answer.
+
+Thin on purpose: translate the HTTP event, call the ingress use case, translate the answer.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+from atende.bootstrap import build_ingress
+from atende.config import WebhookSettings
+from atende.errors import AtendeError
+from atende.observability import count, logger, metrics
+from atende.service.ingress import HttpResponse, MetaIngress
+
+
+@cache
+def _ingress() -> MetaIngress:
+    return build_ingress(WebhookSettings.from_env())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        response = _route(event)
+    except AtendeError as exc:
+        # Configuration or AWS trouble (secret unreadable, DynamoDB throttled): 503 so the
+        # provider redelivers later; nothing was queued, so nothing is lost or doubled.
+        count("WebhookUnavailable")
+        logger.exception("webhook could not process the delivery", extra={"error": type(exc).__name__})
+        response = HttpResponse(503, '{"error":"temporarily_unavailable"}')
+    return {"statusCode": response.status, "headers": response.headers, "body": response.body}
+
+
+def _route(event: dict[str, Any]) -> HttpResponse:
+    method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    path = event.get("rawPath", "")
+    if path.rstrip("/") != "/webhooks/meta":
+        return HttpResponse(404, '{"error":"not_found"}')
+    if method == "GET":
+        return _ingress().subscribe(_query(event))
+    if method == "POST":
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        return _ingress().receive(_raw_body(event), headers.get("x-hub-signature-256"))
+    return HttpResponse(405, '{"error":"method_not_allowed"}')
+
+
+def _query(event: dict[str, Any]) -> dict[str, str]:
+    # rawQueryString keeps dotted keys (hub.mode) exactly as Meta sent them.
+    raw = event.get("rawQueryString")
+    if raw:
+        return dict(parse_qsl(raw, keep_blank_values=True))
+    return dict(event.get("queryStringParameters") or {})
+
+
+def _raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:
+            return b"\x00invalid-base64"  # fails the signature check (403), never a 500
+    return body.encode("utf-8")

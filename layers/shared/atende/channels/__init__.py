@@ -1,0 +1,1 @@
+"""Provider adapters: parse + verify inbound, send outbound, map provider errors."""

@@ -1,0 +1,116 @@
+"""The one place that reads configuration from the environment.
+
+Settings are plain frozen dataclasses (not pydantic) on purpose: the webhook's cold start is
+budgeted against a bare boto3 client, and importing pydantic costs more than this whole module.
+Required variables fail loudly with ConfigError; only genuinely optional knobs have defaults,
+and no default points at localhost.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from atende.errors import ConfigError
+
+DEFAULT_GRAPH_API_BASE_URL = "https://graph.facebook.com"
+DEFAULT_GRAPH_API_VERSION = "v24.0"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    table_name: str
+    inbound_queue_url: str
+    meta_secret_id: str
+    pseudonym_secret_id: str
+    # Meta documents payloads up to 3 MB; anything larger is not a genuine delivery.
+    max_body_bytes: int = 3 * 1024 * 1024
+    # Channel routing and secrets are cached per warm container; 5 min bounds staleness after an edit.
+    cache_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            inbound_queue_url=_required(env, "INBOUND_QUEUE_URL"),
+            meta_secret_id=_required(env, "META_SECRET_ID"),
+            pseudonym_secret_id=_required(env, "PSEUDONYM_SECRET_ID"),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 3 * 1024 * 1024, minimum=1024),
+            cache_seconds=_int(env, "CONFIG_CACHE_SECONDS", 300),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorSettings:
+    table_name: str
+    idempotency_table_name: str
+    inbound_queue_url: str
+    meta_secret_id: str
+    llm_secret_id: str
+    media_bucket: str
+    graph_api_base_url: str = DEFAULT_GRAPH_API_BASE_URL
+    graph_api_version: str = DEFAULT_GRAPH_API_VERSION
+    openai_base_url: str | None = None
+    gemini_base_url: str | None = None
+    # Must equal the queue's RedrivePolicy.maxReceiveCount: on that attempt we apologise instead
+    # of failing again, so the customer is never left without an answer nor apologised to twice.
+    max_receive_count: int = 5
+    # A claim on an inbound message is a lease; it must outlive one invocation (= function timeout)
+    # so a crashed invocation's claim expires before SQS makes the message visible again.
+    claim_lease_seconds: int = 180
+    # Meta redelivers webhooks for up to 7 days; one extra day of margin.
+    dedup_ttl_days: int = 8
+    llm_timeout_seconds: int = 20
+    llm_max_retries: int = 2
+    provider_timeout_seconds: int = 10
+    cache_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorSettings:
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            idempotency_table_name=_required(env, "IDEMPOTENCY_TABLE_NAME"),
+            inbound_queue_url=_required(env, "INBOUND_QUEUE_URL"),
+            meta_secret_id=_required(env, "META_SECRET_ID"),
+            llm_secret_id=_required(env, "LLM_SECRET_ID"),
+            media_bucket=_required(env, "MEDIA_BUCKET"),
+            graph_api_base_url=_optional(env, "GRAPH_API_BASE_URL") or DEFAULT_GRAPH_API_BASE_URL,
+            graph_api_version=_optional(env, "GRAPH_API_VERSION") or DEFAULT_GRAPH_API_VERSION,
+            openai_base_url=_optional(env, "OPENAI_BASE_URL"),
+            gemini_base_url=_optional(env, "GEMINI_BASE_URL"),
+            max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 5, minimum=1),
+            claim_lease_seconds=_int(env, "CLAIM_LEASE_SECONDS", 180, minimum=1),
+            dedup_ttl_days=_int(env, "DEDUP_TTL_DAYS", 8, minimum=7),
+            llm_timeout_seconds=_int(env, "LLM_TIMEOUT_SECONDS", 20, minimum=1),
+            llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2),
+            provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 10, minimum=1),
+            cache_seconds=_int(env, "CONFIG_CACHE_SECONDS", 300),
+        )

@@ -1,0 +1,1 @@
+"""Pure domain: no boto3, no httpx, no os.environ."""

@@ -1,0 +1,233 @@
+"""The provider-agnostic message model every channel normalises into.
+
+Instances travel through SQS as compact JSON (``to_json``/``from_json``), so the processor never
+parses provider payloads. Unknown enum values map to ``UNKNOWN`` instead of crashing: providers
+add types faster than we ship.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+ENVELOPE_VERSION = 1
+
+
+class Provider(StrEnum):
+    META = "meta"
+    EVOLUTION = "evolution"
+    WHATICKET = "whaticket"
+
+
+class MessageType(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    INTERACTIVE = "interactive"
+    BUTTON = "button"
+    REACTION = "reaction"
+    ORDER = "order"
+    SYSTEM = "system"
+    UNSUPPORTED = "unsupported"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def _missing_(cls, value: object) -> MessageType:
+        return cls.UNKNOWN
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def _missing_(cls, value: object) -> DeliveryStatus:
+        return cls.UNKNOWN
+
+    @property
+    def rank(self) -> int:
+        """Statuses arrive out of order; a lower rank never overwrites a higher one."""
+        return _STATUS_RANK[self]
+
+
+_STATUS_RANK = {
+    DeliveryStatus.UNKNOWN: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+    DeliveryStatus.PLAYED: 4,
+    DeliveryStatus.FAILED: 5,
+}
+
+# Types whose content the assistant reads as text in this release.
+TEXTUAL_TYPES = frozenset({MessageType.TEXT, MessageType.INTERACTIVE, MessageType.BUTTON})
+# Types that never deserve an answer: an emoji reaction or a sticker is not a question.
+SILENT_TYPES = frozenset({MessageType.REACTION, MessageType.STICKER, MessageType.SYSTEM})
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRef:
+    """Who wrote. ``contact_id`` is pseudonymous and is the only id allowed in keys and logs."""
+
+    contact_id: str
+    wa_id: str | None = None  # WhatsApp id as received: never "repaired" (Brazilian 9th digit)
+    user_id: str | None = None  # Meta business-scoped user id (BSUID, 2026)
+    name: str | None = None
+
+    @property
+    def reply_address(self) -> str:
+        address = self.wa_id or self.user_id
+        if not address:
+            raise ValueError("contact has neither wa_id nor user_id")
+        return address
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    media_id: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+    voice: bool = False
+    animated: bool = False
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyContext:
+    message_id: str | None = None
+    from_id: str | None = None
+    forwarded: bool = False
+    frequently_forwarded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    source_type: str | None = None
+    source_id: str | None = None
+    source_url: str | None = None
+    headline: str | None = None
+    body: str | None = None
+    media_type: str | None = None
+    ctwa_clid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    tenant_id: str
+    channel_id: str
+    provider: Provider
+    provider_message_id: str
+    contact: ContactRef
+    timestamp: int  # unix seconds, from the provider
+    type: MessageType
+    text: str | None = None
+    media: MediaRef | None = None
+    context: ReplyContext | None = None
+    referral: Referral | None = None
+    # Extra structured content (button id, location, reaction target...), JSON-safe values only.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def group_id(self) -> str:
+        """SQS FIFO MessageGroupId: per-conversation order, parallel conversations."""
+        return f"{self.tenant_id}#{self.contact.contact_id}"
+
+    def to_json(self) -> str:
+        body = asdict(self)
+        return json.dumps({"v": ENVELOPE_VERSION, "kind": "message", "message": _compact(body)}, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    tenant_id: str
+    channel_id: str
+    provider: Provider
+    provider_message_id: str  # the id of OUR outbound message
+    contact: ContactRef
+    status: DeliveryStatus
+    timestamp: int
+    error_code: int | None = None
+    error_title: str | None = None
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.tenant_id}#{self.contact.contact_id}"
+
+    @property
+    def dedup_id(self) -> str:
+        # One status per (message, status): redeliveries collapse, progressions do not.
+        return f"{self.provider_message_id}:{self.status.value}"
+
+    def to_json(self) -> str:
+        return json.dumps({"v": ENVELOPE_VERSION, "kind": "status", "status": _compact(asdict(self))}, separators=(",", ":"))
+
+
+def _compact(value: Any) -> Any:
+    """Drop None/False/empty values so queue bodies stay small."""
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items() if v not in (None, False, "", {}, [])}
+    return value
+
+
+class EnvelopeError(ValueError):
+    """A queue body that is not a valid envelope: a poison message, never retried usefully."""
+
+
+def parse_envelope(body: str) -> InboundMessage | StatusUpdate:
+    try:
+        doc = json.loads(body)
+        if doc.get("v") != ENVELOPE_VERSION:
+            raise EnvelopeError(f"unsupported envelope version {doc.get('v')!r}")
+        if doc["kind"] == "message":
+            return _message_from_dict(doc["message"])
+        if doc["kind"] == "status":
+            return _status_from_dict(doc["status"])
+    except EnvelopeError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EnvelopeError(f"invalid envelope: {type(exc).__name__}") from exc
+    raise EnvelopeError(f"unknown envelope kind {doc.get('kind')!r}")
+
+
+def _message_from_dict(d: dict[str, Any]) -> InboundMessage:
+    return InboundMessage(
+        tenant_id=d["tenant_id"],
+        channel_id=d["channel_id"],
+        provider=Provider(d["provider"]),
+        provider_message_id=d["provider_message_id"],
+        contact=ContactRef(**d["contact"]),
+        timestamp=int(d["timestamp"]),
+        type=MessageType(d["type"]),
+        text=d.get("text"),
+        media=MediaRef(**d["media"]) if d.get("media") else None,
+        context=ReplyContext(**d["context"]) if d.get("context") else None,
+        referral=Referral(**d["referral"]) if d.get("referral") else None,
+        extra=d.get("extra") or {},
+    )
+
+
+def _status_from_dict(d: dict[str, Any]) -> StatusUpdate:
+    return StatusUpdate(
+        tenant_id=d["tenant_id"],
+        channel_id=d["channel_id"],
+        provider=Provider(d["provider"]),
+        provider_message_id=d["provider_message_id"],
+        contact=ContactRef(**d["contact"]),
+        status=DeliveryStatus(d["status"]),
+        timestamp=int(d["timestamp"]),
+        error_code=d.get("error_code"),
+        error_title=d.get("error_title"),
+    )

@@ -1,0 +1,86 @@
+"""Tenants own channels and every per-business setting."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from atende.domain.messages import Provider
+from atende.domain.texts import DEFAULT_LANGUAGE
+
+TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+LLM_PROVIDERS = frozenset({"auto", "openai", "gemini", "local"})
+
+DEFAULT_SYSTEM_PROMPT = (
+    "Você é o assistente virtual de atendimento de {business_name} no WhatsApp. "
+    "Responda em português do Brasil, com frases curtas, simpáticas e objetivas. "
+    "Nunca invente preços, prazos ou políticas: se não souber, diga que vai verificar com a equipe."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    tenant_id: str
+    name: str
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    language: str = DEFAULT_LANGUAGE
+    llm_provider: str = "auto"  # auto = the first configured of openai, gemini; else local
+    llm_model: str | None = None
+    memory_turns: int = 12  # turns (user or assistant) kept as conversation memory
+    retention_days: int = 90
+    texts: dict[str, str] = field(default_factory=dict)  # overrides of domain.texts keys
+
+    def __post_init__(self) -> None:
+        if not TENANT_ID_PATTERN.match(self.tenant_id):
+            raise ValueError("tenant_id must be 2-63 chars of a-z, 0-9 and '-'")
+        if self.llm_provider not in LLM_PROVIDERS:
+            raise ValueError(f"llm_provider must be one of {sorted(LLM_PROVIDERS)}")
+        if not 2 <= self.memory_turns <= 50:
+            raise ValueError("memory_turns must be between 2 and 50")
+        if self.retention_days < 8:
+            # Inbound records double as the 7-day redelivery guard; shorter retention would reopen it.
+            raise ValueError("retention_days must be at least 8")
+
+    def render_system_prompt(self) -> str:
+        return self.system_prompt.replace("{business_name}", self.name)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Tenant:
+        return cls(
+            tenant_id=item["tenant_id"],
+            name=item["name"],
+            system_prompt=item.get("system_prompt") or DEFAULT_SYSTEM_PROMPT,
+            language=item.get("language") or DEFAULT_LANGUAGE,
+            llm_provider=item.get("llm_provider") or "auto",
+            llm_model=item.get("llm_model") or None,
+            memory_turns=int(item.get("memory_turns", 12)),
+            retention_days=int(item.get("retention_days", 90)),
+            texts=dict(item.get("texts") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One WhatsApp connection of a tenant. ``external_id`` is the Meta phone_number_id."""
+
+    tenant_id: str
+    provider: Provider
+    external_id: str
+    display_phone_number: str | None = None
+    # Secrets Manager id of this channel's access token; None = the deployment's Meta secret.
+    access_token_secret_id: str | None = None
+
+    @property
+    def channel_id(self) -> str:
+        return f"{self.provider.value}:{self.external_id}"
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Channel:
+        return cls(
+            tenant_id=item["tenant_id"],
+            provider=Provider(item["provider"]),
+            external_id=item["external_id"],
+            display_phone_number=item.get("display_phone_number"),
+            access_token_secret_id=item.get("access_token_secret_id") or None,
+        )

@@ -1,0 +1,126 @@
+"""One error tree for the whole package.
+
+Adapters translate library exceptions (httpx, botocore, SDKs) into these at the boundary
+(``raise ... from exc``); nothing above an adapter branches on a library exception or on
+message text. ``is_transient`` tells the processor whether retrying the record can help.
+"""
+
+from __future__ import annotations
+
+
+class AtendeError(Exception):
+    """Base of every error Atende raises on purpose."""
+
+    is_transient: bool = False
+
+
+class ConfigError(AtendeError):
+    """A required setting is missing or invalid (deployment problem, not a data problem)."""
+
+
+# --- Inbound webhook rejections: each maps to exactly one HTTP status -------------------
+
+
+class WebhookRejected(AtendeError):
+    status_code: int = 400
+    reason: str = "rejected"
+
+
+class SignatureMissing(WebhookRejected):
+    status_code = 401
+    reason = "signature_missing"
+
+
+class SignatureInvalid(WebhookRejected):
+    status_code = 403
+    reason = "signature_invalid"
+
+
+class MalformedPayload(WebhookRejected):
+    status_code = 400
+    reason = "malformed_payload"
+
+
+class PayloadTooLarge(WebhookRejected):
+    status_code = 413
+    reason = "payload_too_large"
+
+
+# --- Outbound provider errors (Meta Graph API today; Evolution/Whaticket later) ---------
+
+
+class ProviderError(AtendeError):
+    """The messaging provider refused or failed a call. ``code`` is the provider's own code."""
+
+    def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, timeouts, connection errors: retry later."""
+
+    is_transient = True
+
+
+class ProviderRateLimited(ProviderError):
+    """Throughput or pair rate limit (Meta 4, 80007, 130429, 131056, 131057...): retry later."""
+
+    is_transient = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: int | None) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ProviderAuthError(ProviderError):
+    """Token invalid/expired or permission missing (Meta 0, 190, 10, 200-299).
+
+    Not transient in itself, but the processor lets the record retry and finally dead-letter:
+    once an operator fixes the token the DLQ can be redriven and nothing is lost.
+    """
+
+
+class ProviderRejected(ProviderError):
+    """The provider will never accept this exact request (invalid parameter, undeliverable...)."""
+
+
+class OutsideServiceWindow(ProviderRejected):
+    """Meta 131047: more than 24 h since the customer's last message; only templates may be sent."""
+
+
+# --- LLM errors ---------------------------------------------------------------------------
+
+
+class LlmError(AtendeError):
+    pass
+
+
+class LlmUnavailable(LlmError):
+    """Timeouts, 429 and 5xx after the client's own retries."""
+
+    is_transient = True
+
+
+class LlmRejected(LlmError):
+    """Bad request or bad credentials: retrying the same request will not help."""
+
+
+# --- Data access --------------------------------------------------------------------------
+
+
+class StoreError(AtendeError):
+    """A data-store call failed in a way the caller cannot fix (throttling, service error)."""
+
+    is_transient = True
+
+
+class ConcurrentUpdate(StoreError):
+    """An optimistic-concurrency check failed; retrying the record re-reads fresh state."""
+
+
+class InboundInFlight(AtendeError):
+    """Another invocation holds the claim on this inbound message: let SQS redeliver later."""
+
+    is_transient = True

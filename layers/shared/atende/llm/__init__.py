@@ -1,0 +1,82 @@
+"""LLM providers behind one small interface.
+
+``select_chat_model`` picks the tenant's provider; SDKs (openai, google-genai) are imported
+inside their modules only when that provider is actually used, never at cold start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from atende.domain.conversation import Turn
+
+if TYPE_CHECKING:
+    import httpx
+
+    from atende.domain.tenants import Tenant
+
+DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
+MAX_OUTPUT_TOKENS = 800  # WhatsApp answers should be short; also bounds cost per message
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCompletion:
+    text: str
+    provider: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ChatModel(Protocol):
+    provider: str
+    model: str
+
+    def complete(self, system_prompt: str, turns: Sequence[Turn]) -> ChatCompletion:
+        """Answer the last user turn. Raises LlmUnavailable (transient) or LlmRejected."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LlmKeys:
+    openai_api_key: str | None = None
+    gemini_api_key: str | None = None
+
+    @classmethod
+    def from_secret(cls, secret: dict[str, str]) -> LlmKeys:
+        return cls(openai_api_key=secret.get("openai_api_key") or None, gemini_api_key=secret.get("gemini_api_key") or None)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmOptions:
+    timeout_seconds: float = 20.0
+    max_retries: int = 2
+    openai_base_url: str | None = None
+    gemini_base_url: str | None = None
+    http_client: httpx.Client | None = None  # injected in tests to point SDKs at local fakes
+
+
+def select_chat_model(tenant: Tenant, keys: LlmKeys, options: LlmOptions) -> ChatModel:
+    """The tenant's choice; ``auto`` = OpenAI if keyed, else Gemini if keyed, else offline."""
+    choice = tenant.llm_provider
+    if choice == "auto":
+        choice = "openai" if keys.openai_api_key else "gemini" if keys.gemini_api_key else "local"
+    if choice == "openai" and keys.openai_api_key:
+        from atende.llm.openai import OpenAIChatModel
+
+        return OpenAIChatModel(keys.openai_api_key, tenant.llm_model or DEFAULT_OPENAI_MODEL, options)
+    if choice == "gemini" and keys.gemini_api_key:
+        from atende.llm.gemini import GeminiChatModel
+
+        return GeminiChatModel(keys.gemini_api_key, tenant.llm_model or DEFAULT_GEMINI_MODEL, options)
+    # An explicit provider without its key also lands here: answering offline beats not answering.
+    from atende.llm.local import LocalChatModel
+
+    return LocalChatModel()
+
+
+def as_openai_messages(system_prompt: str, turns: Sequence[Turn]) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": system_prompt}, *({"role": t.role, "content": t.text} for t in turns)]

@@ -1,0 +1,65 @@
+"""Google Gemini through the official ``google-genai`` SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from atende.domain.conversation import Turn
+from atende.errors import LlmRejected, LlmUnavailable
+from atende.llm import MAX_OUTPUT_TOKENS, ChatCompletion, LlmOptions
+
+_RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
+
+
+class GeminiChatModel:
+    provider = "gemini"
+
+    def __init__(self, api_key: str, model: str, options: LlmOptions) -> None:
+        from google import genai  # lazy: the SDK pulls pydantic and more
+        from google.genai import errors, types
+
+        self.model = model
+        self._errors = errors
+        self._types = types
+        http_options = types.HttpOptions(
+            base_url=options.gemini_base_url,
+            timeout=int(options.timeout_seconds * 1000),  # milliseconds
+            retry_options=types.HttpRetryOptions(
+                attempts=options.max_retries + 1, initial_delay=1.0, max_delay=8.0, http_status_codes=_RETRYABLE_STATUS
+            ),
+            httpx_client=options.http_client,
+        )
+        self._client = genai.Client(api_key=api_key, http_options=http_options)
+
+    def complete(self, system_prompt: str, turns: Sequence[Turn]) -> ChatCompletion:
+        types = self._types
+        contents = [types.Content(role="model" if t.role == "assistant" else "user", parts=[types.Part(text=t.text)]) for t in turns]
+        try:
+            response = self._client.models.generate_content(
+                model=self.model,
+                contents=contents,
+                config=types.GenerateContentConfig(system_instruction=system_prompt, max_output_tokens=MAX_OUTPUT_TOKENS),
+            )
+        except self._errors.ServerError as exc:
+            raise LlmUnavailable(f"Gemini HTTP {exc.code}") from exc
+        except self._errors.ClientError as exc:
+            if exc.code in (408, 429):
+                raise LlmUnavailable(f"Gemini HTTP {exc.code}") from exc
+            raise LlmRejected(f"Gemini HTTP {exc.code}") from exc
+        except Exception as exc:  # httpx timeouts/connection errors surface unwrapped from the SDK
+            import httpx
+
+            if isinstance(exc, httpx.HTTPError):
+                raise LlmUnavailable(f"Gemini unreachable: {type(exc).__name__}") from exc
+            raise
+        text = (response.text or "").strip()
+        if not text:
+            raise LlmUnavailable("Gemini returned an empty answer")
+        usage = response.usage_metadata
+        return ChatCompletion(
+            text=text,
+            provider=self.provider,
+            model=self.model,
+            input_tokens=(usage.prompt_token_count or 0) if usage else 0,
+            output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+        )

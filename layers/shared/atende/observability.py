@@ -1,0 +1,25 @@
+"""One logger, one metrics object for the whole package (Powertools, JSON logs, EMF metrics).
+
+Logging rule: keys, never content. Use the pseudonymous contact id and provider message ids;
+never a phone number, a name, message text, a raw payload or a URL carrying a token.
+Metric names say what happened (InboundAccepted, ReplySent, ...); values are counts unless the
+name ends in Ms. The Tracer lives in the processor only: aws-xray-sdk is too heavy for the
+webhook's cold start.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+# Service and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE (template Globals).
+logger = Logger()
+metrics = Metrics()
+
+
+def count(name: str, value: float = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def milliseconds(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)

@@ -1,0 +1,1 @@
+"""Use cases: what Atende does, wired to ports. Handlers call these; adapters serve them."""

@@ -1,0 +1,119 @@
+"""Webhook ingress for Meta: verify, normalise, enqueue, answer fast.
+
+Never calls an LLM or downloads media. Order of checks: size (413) → signature present (401)
+→ signature valid (403) → JSON shape (400) → route + enqueue. Every rejection queues nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from atende.channels import meta
+from atende.config import WebhookSettings
+from atende.domain.messages import Provider
+from atende.domain.privacy import pseudonymous_contact_id
+from atende.domain.tenants import Channel
+from atende.errors import PayloadTooLarge, StoreError, WebhookRejected
+from atende.observability import count, logger
+from atende.store.queue import QueueItem
+
+
+class Secrets(Protocol):
+    def get_field(self, secret_id: str, field: str) -> str: ...
+
+
+class Directory(Protocol):
+    def channel(self, provider: Provider, external_id: str) -> Channel | None: ...
+
+
+class Queue(Protocol):
+    def enqueue(self, items: list[QueueItem]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
+
+
+def _json(status: int, doc: dict[str, object]) -> HttpResponse:
+    return HttpResponse(status, json.dumps(doc, separators=(",", ":")))
+
+
+class MetaIngress:
+    def __init__(self, settings: WebhookSettings, directory: Directory, queue: Queue, secrets: Secrets) -> None:
+        self._settings = settings
+        self._directory = directory
+        self._queue = queue
+        self._secrets = secrets
+
+    def subscribe(self, query: Mapping[str, str]) -> HttpResponse:
+        verify_token = self._secrets.get_field(self._settings.meta_secret_id, "verify_token")
+        challenge = meta.verify_subscription(query, verify_token)
+        if challenge is None:
+            count("WebhookVerifyRejected")
+            logger.warning("meta subscription rejected", extra={"reason": "mode_or_token"})
+            return HttpResponse(403, "Forbidden", {"content-type": "text/plain"})
+        count("WebhookVerified")
+        return HttpResponse(200, challenge, {"content-type": "text/plain"})
+
+    def receive(self, raw_body: bytes, signature: str | None) -> HttpResponse:
+        try:
+            if len(raw_body) > self._settings.max_body_bytes:
+                raise PayloadTooLarge(f"body of {len(raw_body)} bytes exceeds {self._settings.max_body_bytes}")
+            app_secret = self._secrets.get_field(self._settings.meta_secret_id, "app_secret")
+            meta.verify_meta_signature(raw_body, signature, app_secret)
+            doc = meta.decode_json(raw_body)
+            delivery = meta.parse_meta_webhook(doc, self._resolve_channel, self._contact_id)
+        except WebhookRejected as exc:
+            count("InboundRejected")
+            logger.warning("meta webhook rejected", extra={"reason": exc.reason, "status": exc.status_code})
+            return _json(exc.status_code, {"error": exc.reason})
+
+        items = [QueueItem(m.to_json(), m.group_id, m.provider_message_id) for m in delivery.messages]
+        items += [QueueItem(s.to_json(), s.group_id, s.dedup_id) for s in delivery.statuses]
+        if items:
+            try:
+                self._queue.enqueue(items)
+            except StoreError:
+                # 5xx on purpose: Meta redelivers, and the processor's claim makes redelivery harmless.
+                count("EnqueueFailed")
+                logger.exception("enqueue failed; asking Meta to retry", extra={"items": len(items)})
+                return _json(503, {"error": "temporarily_unavailable"})
+            count("InboundEnqueued", len(items))
+        self._record(delivery)
+        return _json(200, {"received": len(delivery.messages), "statuses": len(delivery.statuses)})
+
+    def _resolve_channel(self, phone_number_id: str) -> Channel | None:
+        return self._directory.channel(Provider.META, phone_number_id)
+
+    def _contact_id(self, tenant_id: str, sender_id: str) -> str:
+        key = self._secrets.get_field(self._settings.pseudonym_secret_id, "key")
+        return pseudonymous_contact_id(key.encode(), tenant_id, sender_id)
+
+    def _record(self, delivery: meta.MetaDelivery) -> None:
+        if delivery.messages:
+            count("InboundAccepted", len(delivery.messages))
+        if delivery.statuses:
+            count("StatusAccepted", len(delivery.statuses))
+        if delivery.unknown_channels:
+            count("InboundUnknownChannel", delivery.unknown_channels)
+        if delivery.ignored:
+            count("InboundIgnored", delivery.ignored)
+        for error in delivery.errors:
+            count("ProviderWebhookError")
+            logger.warning("meta reported an error", extra={"channel_id": error.channel_id, "code": error.code})
+        for message in delivery.messages:
+            logger.info(
+                "inbound enqueued",
+                extra={
+                    "provider_message_id": message.provider_message_id,
+                    "tenant_id": message.tenant_id,
+                    "contact_id": message.contact.contact_id,
+                    "type": message.type.value,
+                },
+            )

@@ -1,0 +1,235 @@
+"""The processor's use case: one queued item in, at most one answer out.
+
+Exactly-once per inbound message rests on the claim (store.conversations): a redelivery of an
+answered message is a no-op; a crashed attempt's lease expires and the retry resumes. The one
+window left is a crash between the provider accepting a part and the commit — WhatsApp has no
+idempotency key to close it — and checkpoints keep it to a single part.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from atende.domain.conversation import SERVICE_WINDOW_SECONDS, Turn, remember, split_text
+from atende.domain.messages import SILENT_TYPES, TEXTUAL_TYPES, InboundMessage, StatusUpdate, parse_envelope
+from atende.domain.tenants import Channel, Tenant
+from atende.domain.texts import bot_text
+from atende.errors import (
+    AtendeError,
+    InboundInFlight,
+    LlmError,
+    OutsideServiceWindow,
+    ProviderAuthError,
+    ProviderRateLimited,
+    ProviderRejected,
+)
+from atende.llm import ChatModel
+from atende.observability import count, logger, milliseconds
+from atende.store.conversations import Claim, ClaimState, Completion, ConversationStore, OutboundRecord, Profile
+
+
+class Messenger(Protocol):
+    """What the processor needs from a provider client (MetaClient today)."""
+
+    def mark_read(self, message_id: str, *, typing: bool = True) -> None: ...
+
+    def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> object: ...
+
+
+class Directory(Protocol):
+    def tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    def channel_by_id(self, channel_id: str) -> Channel | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What SQS tells us about this delivery of the record."""
+
+    receive_count: int
+    max_receive_count: int
+
+    @property
+    def is_last(self) -> bool:
+        return self.receive_count >= self.max_receive_count
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPolicy:
+    claim_lease_seconds: int
+    dedup_ttl_days: int
+
+
+class ReplyService:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        conversations: ConversationStore,
+        messenger_for: Callable[[Channel], Messenger],
+        model_for: Callable[[Tenant], ChatModel],
+        policy: ReplyPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._directory = directory
+        self._conversations = conversations
+        self._messenger_for = messenger_for
+        self._model_for = model_for
+        self._policy = policy
+        self._clock = clock
+
+    def handle(self, body: str, attempt: Attempt) -> str:
+        """Process one queue body; returns the outcome. Raises to have SQS retry the record."""
+        item = parse_envelope(body)  # EnvelopeError propagates: a poison message ends in the DLQ
+        if isinstance(item, StatusUpdate):
+            return self._record_status(item)
+        return self._answer(item, attempt)
+
+    # --- statuses ------------------------------------------------------------------------
+
+    def _record_status(self, status: StatusUpdate) -> str:
+        updated = self._conversations.record_status(status)
+        count("StatusRecorded" if updated else "StatusIgnored")
+        if status.status.value == "failed":
+            count("ReplyFailedOutsideWindow" if status.error_code == 131047 else "ReplyDeliveryFailed")
+            logger.warning(
+                "outbound message failed",
+                extra={"provider_message_id": status.provider_message_id, "contact_id": status.contact.contact_id, "code": status.error_code},
+            )
+        return "status_recorded" if updated else "status_ignored"
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _answer(self, message: InboundMessage, attempt: Attempt) -> str:
+        logger.append_keys(provider_message_id=message.provider_message_id, contact_id=message.contact.contact_id, tenant_id=message.tenant_id)
+        tenant = self._directory.tenant(message.tenant_id)
+        channel = self._directory.channel_by_id(message.channel_id)
+        if tenant is None or channel is None or channel.tenant_id != tenant.tenant_id:
+            count("InboundOrphaned")  # tenant or channel removed after the webhook routed it
+            logger.warning("tenant or channel no longer exists; dropping")
+            return "orphaned"
+
+        now = int(self._clock())
+        ttl_days = max(self._policy.dedup_ttl_days, tenant.retention_days)
+        claim = self._conversations.claim_inbound(message, now=now, lease_seconds=self._policy.claim_lease_seconds, ttl_days=ttl_days)
+        if claim.state is ClaimState.DUPLICATE:
+            count("InboundDuplicate")
+            logger.info("already answered; skipping redelivery")
+            return "duplicate"
+        if claim.state is ClaimState.IN_FLIGHT:
+            raise InboundInFlight("another invocation is answering this message")
+
+        try:
+            return self._answer_claimed(message, tenant, channel, claim, attempt, now, ttl_days)
+        except Exception:
+            # Hand the lease back so SQS's retry is not turned away as "in flight".
+            self._conversations.release_claim(message, claim)
+            raise
+
+    def _answer_claimed(
+        self, message: InboundMessage, tenant: Tenant, channel: Channel, claim: Claim, attempt: Attempt, now: int, ttl_days: int
+    ) -> str:
+        def complete(profile: Profile | None, completion: Completion) -> str:
+            self._conversations.complete_inbound(message, claim, profile, completion, now=int(self._clock()), ttl_days=ttl_days)
+            return completion.outcome
+
+        if message.type in SILENT_TYPES:
+            count("InboundSilent")
+            return complete(None, Completion("silent"))
+        if now - message.timestamp >= SERVICE_WINDOW_SECONDS:
+            # A redelivery days later (Meta retries for 7 days): Meta would refuse a free-form
+            # reply (131047), and a day-old answer would confuse the customer anyway.
+            count("ReplySkippedOutsideWindow")
+            return complete(None, Completion("outside_window"))
+
+        profile = self._conversations.load_profile(message.tenant_id, message.contact.contact_id)
+        user_turn = Turn("user", _user_text(message), message.timestamp)
+        parts, kind = list(claim.reply_parts), "reply"
+        if not parts:
+            parts, kind = self._compose(message, tenant, profile, user_turn, attempt)
+
+        messenger = self._messenger_for(channel)
+        if not claim.sent_ids:
+            self._mark_read(messenger, message)
+        if len(parts) > 1 and not claim.reply_parts:
+            claim = self._conversations.checkpoint_reply(message, claim, parts, ())
+
+        sent: list[str] = list(claim.sent_ids)
+        outcome = {"reply": "replied", "apology": "apology", "notice": "unsupported"}[kind]
+        for index in range(len(sent), len(parts)):
+            try:
+                result = messenger.send_text(message.contact.reply_address, parts[index])
+            except OutsideServiceWindow:
+                count("ReplyFailedOutsideWindow")
+                outcome = "outside_window"
+                break
+            except ProviderAuthError as exc:
+                count("ProviderAuthFailed")
+                logger.error("provider rejected our credentials", extra={"code": exc.code, "channel_id": channel.channel_id})
+                raise
+            except ProviderRejected as exc:
+                count("ReplyRejected")
+                logger.warning("provider rejected the reply", extra={"code": exc.code})
+                outcome = "rejected"
+                break
+            except AtendeError as exc:
+                if exc.is_transient:
+                    count("ProviderRateLimited" if isinstance(exc, ProviderRateLimited) else "ProviderUnavailable")
+                raise
+            sent.append(str(getattr(result, "message_id")))
+            if len(parts) > 1 and index < len(parts) - 1:
+                claim = self._conversations.checkpoint_reply(message, claim, parts, sent)
+
+        records = [OutboundRecord(pid, parts[i], kind) for i, pid in enumerate(sent)]
+        memory = None
+        if kind == "reply" and sent:
+            reply_turn = Turn("assistant", "\n".join(parts[: len(sent)]), int(self._clock()))
+            memory = remember(profile.memory, [user_turn, reply_turn], tenant.memory_turns)
+        if sent:
+            count("ReplySent")
+            count("ReplyParts", len(sent))
+        if kind == "apology" and sent:
+            count("ReplyApologySent")
+        return complete(profile, Completion(outcome, records, memory))
+
+    def _compose(self, message: InboundMessage, tenant: Tenant, profile: Profile, user_turn: Turn, attempt: Attempt) -> tuple[list[str], str]:
+        if message.type not in TEXTUAL_TYPES or not message.text:
+            count("InboundUnsupportedType")
+            return [bot_text("unsupported_type", tenant.language, tenant.texts)], "notice"
+        model = self._model_for(tenant)
+        started = time.perf_counter()
+        try:
+            completion = model.complete(tenant.render_system_prompt(), [*profile.memory, user_turn])
+        except LlmError as exc:
+            count("LlmFailed")
+            logger.warning("llm failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "llm_provider": model.provider})
+            if not attempt.is_last:
+                raise
+            # The record would dead-letter next: answer once, politely, instead of staying silent.
+            return [bot_text("apology", tenant.language, tenant.texts)], "apology"
+        milliseconds("LlmLatencyMs", (time.perf_counter() - started) * 1000)
+        count("LlmInputTokens", completion.input_tokens)
+        count("LlmOutputTokens", completion.output_tokens)
+        logger.info(
+            "llm answered",
+            extra={"llm_provider": completion.provider, "model": completion.model, "in_tokens": completion.input_tokens, "out_tokens": completion.output_tokens},
+        )
+        return split_text(completion.text), "reply"
+
+    @staticmethod
+    def _mark_read(messenger: Messenger, message: InboundMessage) -> None:
+        try:
+            messenger.mark_read(message.provider_message_id, typing=True)
+        except ProviderAuthError:
+            raise
+        except AtendeError as exc:
+            # Cosmetic (blue ticks + typing): never worth failing or delaying the answer.
+            count("MarkReadFailed")
+            logger.info("mark-as-read failed", extra={"error": type(exc).__name__})
+
+
+def _user_text(message: InboundMessage) -> str:
+    return message.text or f"[{message.type.value}]"

@@ -1,0 +1,63 @@
+"""The inbound SQS FIFO queue: batched sends, per-conversation groups, provider-id dedup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from atende.errors import StoreError
+from atende.store import aws
+
+SQS_BATCH_LIMIT = 10  # SendMessageBatch accepts at most 10 entries
+SQS_DEDUP_ID_LIMIT = 128
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    body: str
+    group_id: str
+    dedup_id: str
+
+
+class InboundQueue:
+    def __init__(self, queue_url: str, *, client: Any | None = None) -> None:
+        self._url = queue_url
+        self._client = client
+
+    def enqueue(self, items: Sequence[QueueItem]) -> None:
+        """Send everything or raise StoreError (the webhook then answers 5xx so the provider retries).
+
+        Entries already accepted in a partially failed batch are deduplicated by SQS when the
+        provider redelivers (same dedup id within 5 minutes) and by the processor's claim after.
+        """
+        client = self._client or aws.client("sqs")
+        for start in range(0, len(items), SQS_BATCH_LIMIT):
+            chunk = items[start : start + SQS_BATCH_LIMIT]
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": item.body,
+                    "MessageGroupId": item.group_id,
+                    "MessageDeduplicationId": _dedup_id(item.dedup_id),
+                }
+                for i, item in enumerate(chunk)
+            ]
+            try:
+                response = client.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                raise StoreError(f"SQS SendMessageBatch failed: {type(exc).__name__}") from exc
+            if response.get("Failed"):
+                codes = sorted({f.get("Code", "?") for f in response["Failed"]})
+                raise StoreError(f"SQS rejected {len(response['Failed'])} entries: {','.join(codes)}")
+
+
+def _dedup_id(value: str) -> str:
+    # Dedup ids allow 128 chars of [A-Za-z0-9!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~]; wamids fit, but be safe.
+    if len(value) <= SQS_DEDUP_ID_LIMIT and value.isascii() and value.isprintable() and " " not in value:
+        return value
+    import hashlib
+
+    return hashlib.sha256(value.encode()).hexdigest()

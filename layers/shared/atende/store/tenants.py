@@ -1,0 +1,91 @@
+"""Tenants and channels: read on every message, so cached per warm container."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from atende.domain.messages import Provider
+from atende.domain.tenants import Channel, Tenant
+from atende.store import aws
+from atende.store.dynamo import from_attrs, store_error, to_attrs
+from atende.store.keys import channel_key, tenant_key
+
+_MISSING = object()
+
+
+class TenantDirectory:
+    def __init__(self, table_name: str, *, client: Any | None = None, cache_seconds: float = 300.0, clock: Any = time.monotonic) -> None:
+        self._table = table_name
+        self._client = client
+        self._ttl = cache_seconds
+        self._clock = clock
+        self._cache: dict[tuple[str, ...], tuple[float, object]] = {}
+
+    @property
+    def _ddb(self) -> Any:
+        return self._client or aws.client("dynamodb")
+
+    def channel(self, provider: Provider, external_id: str) -> Channel | None:
+        item = self._cached_get(("channel", provider.value, external_id), channel_key(provider.value, external_id))
+        return Channel.from_item(item) if item else None
+
+    def channel_by_id(self, channel_id: str) -> Channel | None:
+        provider, _, external_id = channel_id.partition(":")
+        return self.channel(Provider(provider), external_id)
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        item = self._cached_get(("tenant", tenant_id), tenant_key(tenant_id))
+        return Tenant.from_item(item) if item else None
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        item = {
+            **tenant_key(tenant.tenant_id),
+            "entity": "tenant",
+            "tenant_id": tenant.tenant_id,
+            "name": tenant.name,
+            "system_prompt": tenant.system_prompt,
+            "language": tenant.language,
+            "llm_provider": tenant.llm_provider,
+            "llm_model": tenant.llm_model,
+            "memory_turns": tenant.memory_turns,
+            "retention_days": tenant.retention_days,
+            "texts": tenant.texts or None,
+        }
+        self._put(item)
+        self._cache.pop(("tenant", tenant.tenant_id), None)
+
+    def put_channel(self, channel: Channel) -> None:
+        item = {
+            **channel_key(channel.provider.value, channel.external_id),
+            "entity": "channel",
+            "tenant_id": channel.tenant_id,
+            "provider": channel.provider.value,
+            "external_id": channel.external_id,
+            "display_phone_number": channel.display_phone_number,
+            "access_token_secret_id": channel.access_token_secret_id,
+        }
+        self._put(item)
+        self._cache.pop(("channel", channel.provider.value, channel.external_id), None)
+
+    def _put(self, item: dict[str, Any]) -> None:
+        try:
+            self._ddb.put_item(TableName=self._table, Item=to_attrs({k: v for k, v in item.items() if v is not None}))
+        except (ClientError, BotoCoreError) as exc:
+            raise store_error(exc, "PutItem") from exc
+
+    def _cached_get(self, cache_key: tuple[str, ...], key: dict[str, str]) -> dict[str, Any] | None:
+        now = self._clock()
+        hit = self._cache.get(cache_key)
+        if hit and now - hit[0] < self._ttl:
+            return None if hit[1] is _MISSING else hit[1]  # type: ignore[return-value]
+        try:
+            response = self._ddb.get_item(TableName=self._table, Key=to_attrs(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise store_error(exc, "GetItem") from exc
+        item = from_attrs(response.get("Item")) or None
+        # Negative results are cached too: an unknown number hammering the webhook costs one read per TTL.
+        self._cache[cache_key] = (now, item if item else _MISSING)
+        return item
