@@ -22,6 +22,9 @@ from atende.service.replies import Attempt, ReplyService
 
 tracer = Tracer()
 batch = SqsFifoPartialProcessor(skip_group_on_error=True)
+# Report an all-failed batch item by item too (instead of raising): the invocation stays
+# "successful", Lambda does not retry the whole batch, and our per-record backoff still applies.
+batch.raise_on_entire_batch_failure = False
 
 # Leave this much of the invocation for the last record's writes; a record started later than
 # that is failed up front (and retried) rather than cut off by the timeout mid-reply.
@@ -52,7 +55,7 @@ def record_handler(record: SQSRecord) -> str:
     if _context is not None and _context.get_remaining_time_in_millis() < _SAFETY_MARGIN_MS:
         raise OutOfTime("not enough time left in this invocation")
     attempt = Attempt(int(record.attributes.approximate_receive_count or 1), _settings().max_receive_count)
-    logger.set_correlation_id(record.message_deduplication_id)
+    logger.set_correlation_id(record.attributes.message_deduplication_id)
     try:
         outcome = _service().handle(record.body, attempt)
     except Exception as exc:

@@ -1,0 +1,1 @@
+"""Operator CLI (not shipped to Lambda)."""

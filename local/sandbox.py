@@ -1,0 +1,176 @@
+"""A local stand-in for Meta's Graph API messages endpoint that records every outbound call.
+
+One implementation, two transports: an ``httpx.MockTransport`` for tests and a threaded HTTP
+server on 127.0.0.1 for the local stack. The real MetaClient talks to it unchanged.
+Optionally it plays Meta's part back: signed status webhooks (sent, delivered, read).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+_MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/messages$")
+
+
+@dataclass
+class OutboundCall:
+    phone_number_id: str
+    payload: dict[str, Any]
+    at: float = field(default_factory=time.time)
+    message_id: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "read" if self.payload.get("status") == "read" else str(self.payload.get("type"))
+
+    @property
+    def to(self) -> str | None:
+        return self.payload.get("to") or self.payload.get("recipient")
+
+    @property
+    def text(self) -> str | None:
+        return (self.payload.get("text") or {}).get("body")
+
+
+@dataclass
+class Failure:
+    http_status: int
+    code: int
+    title: str = "Injected failure"
+
+
+class GraphSandbox:
+    def __init__(self, *, access_tokens: set[str], on_sent: Callable[[OutboundCall], None] | None = None) -> None:
+        self.access_tokens = access_tokens
+        self.calls: list[OutboundCall] = []
+        self._failures: deque[Failure] = deque()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._on_sent = on_sent
+
+    # --- inspection and fault injection ---------------------------------------------------
+
+    @property
+    def sent(self) -> list[OutboundCall]:
+        """Outbound messages (not read receipts)."""
+        return [c for c in self.calls if c.kind != "read"]
+
+    @property
+    def reads(self) -> list[OutboundCall]:
+        return [c for c in self.calls if c.kind == "read"]
+
+    def fail_next(self, http_status: int, code: int, times: int = 1) -> None:
+        """The next ``times`` message sends fail with this Graph API error."""
+        for _ in range(times):
+            self._failures.append(Failure(http_status, code))
+
+    # --- the endpoint ---------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        match = _MESSAGES_PATH.match(path)
+        if method != "POST" or not match:
+            return 404, _error(100, "Unknown path components")
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in self.access_tokens:
+            return 401, _error(190, "Invalid OAuth access token - Cannot parse access token", "OAuthException")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return 400, _error(100, "Invalid parameter")
+        if payload.get("messaging_product") != "whatsapp":
+            return 400, _error(100, "The parameter messaging_product is required.")
+        call = OutboundCall(match.group(2), payload)
+        with self._lock:
+            if payload.get("status") == "read":
+                self.calls.append(call)
+                return 200, {"success": True}
+            if self._failures:
+                failure = self._failures.popleft()
+                return failure.http_status, _error(failure.code, failure.title)
+            if payload.get("type") == "text" and len((payload.get("text") or {}).get("body") or "") > 4096:
+                return 400, _error(100, "Param text['body'] must be at most 4096 characters long.")
+            call.message_id = f"wamid.SANDBOX{next(self._ids):08d}"
+            self.calls.append(call)
+        if self._on_sent:
+            self._on_sent(call)
+        recipient = call.to or ""
+        contact = {"input": recipient, "user_id" if "." in recipient else "wa_id": recipient}
+        return 200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": call.message_id}]}
+
+    # --- transports -----------------------------------------------------------------------
+
+    def transport(self) -> httpx.MockTransport:
+        def handler(request: httpx.Request) -> httpx.Response:
+            status, doc = self.handle(request.method, request.url.path, {k.lower(): v for k, v in request.headers.items()}, request.content)
+            return httpx.Response(status, json=doc)
+
+        return httpx.MockTransport(handler)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+        sandbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("content-length") or 0)
+                status, doc = sandbox.handle("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+                self._reply(status, doc)
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path == "/sandbox/outbox":
+                    self._reply(200, {"messages": [c.__dict__ for c in sandbox.calls]})
+                else:
+                    self._reply(404, _error(100, "Unknown path components"))
+
+            def _reply(self, status: int, doc: dict[str, Any]) -> None:
+                data = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stdout clean
+                pass
+
+        server = ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=server.serve_forever, name="graph-sandbox", daemon=True).start()
+        return server
+
+
+def _error(code: int, message: str, kind: str = "OAuthException") -> dict[str, Any]:
+    return {"error": {"message": f"(#{code}) {message}", "type": kind, "code": code, "fbtrace_id": "ASandboxTrace"}}
+
+
+def status_webhook(phone_number_id: str, message_id: str, recipient: str, status: str, timestamp: int) -> bytes:
+    """A Meta status callback body for one of our messages, serialised like Meta does (ASCII)."""
+    recipient_key = "recipient_user_id" if "." in recipient else "recipient_id"
+    doc = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "551140028922", "phone_number_id": phone_number_id},
+                            "statuses": [{"id": message_id, "status": status, "timestamp": str(timestamp), recipient_key: recipient}],
+                        },
+                        "field": "messages",
+                    }
+                ],
+            }
+        ],
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
