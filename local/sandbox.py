@@ -47,6 +47,7 @@ class OutboundCall:
 class Failure:
     http_status: int
     code: int
+    to: str | None = None  # only sends to this recipient fail; None = any
     title: str = "Injected failure"
 
 
@@ -70,10 +71,10 @@ class GraphSandbox:
     def reads(self) -> list[OutboundCall]:
         return [c for c in self.calls if c.kind == "read"]
 
-    def fail_next(self, http_status: int, code: int, times: int = 1) -> None:
-        """The next ``times`` message sends fail with this Graph API error."""
+    def fail_next(self, http_status: int, code: int, times: int = 1, *, to: str | None = None) -> None:
+        """The next ``times`` message sends (to ``to``, if given) fail with this Graph API error."""
         for _ in range(times):
-            self._failures.append(Failure(http_status, code))
+            self._failures.append(Failure(http_status, code, to))
 
     # --- the endpoint ---------------------------------------------------------------------
 
@@ -95,8 +96,9 @@ class GraphSandbox:
             if payload.get("status") == "read":
                 self.calls.append(call)
                 return 200, {"success": True}
-            if self._failures:
-                failure = self._failures.popleft()
+            failure = next((f for f in self._failures if f.to in (None, call.to)), None)
+            if failure is not None:
+                self._failures.remove(failure)
                 return failure.http_status, _error(failure.code, failure.title)
             if payload.get("type") == "text" and len((payload.get("text") or {}).get("body") or "") > 4096:
                 return 400, _error(100, "Param text['body'] must be at most 4096 characters long.")

@@ -62,3 +62,21 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                 monkeypatch.setenv(key, value)
         yield created
         aws.reset_clients()
+
+
+@pytest.fixture
+def log_output() -> Iterator[Any]:
+    """Everything the package logs during the test, formatted exactly as in Lambda (JSON lines)."""
+    import io
+    import logging
+
+    from atende.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)

@@ -124,7 +124,12 @@ class ReplyService:
 
         try:
             return self._answer_claimed(message, tenant, channel, claim, attempt, now, ttl_days)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, ProviderAuthError):
+                # Retrying cannot fix a bad token, but dead-lettering keeps the message for a
+                # redrive once an operator replaces it (the alarm on this metric tells them).
+                count("ProviderAuthFailed")
+                logger.error("provider rejected our credentials", extra={"code": exc.code, "channel_id": channel.channel_id})
             # Hand the lease back so SQS's retry is not turned away as "in flight".
             self._conversations.release_claim(message, claim)
             raise
@@ -146,14 +151,14 @@ class ReplyService:
             return complete(None, Completion("outside_window"))
 
         profile = self._conversations.load_profile(message.tenant_id, message.contact.contact_id)
+        messenger = self._messenger_for(channel)
+        if not claim.sent_ids:
+            # Blue ticks + typing indicator while the model thinks (Meta hides it on our reply).
+            self._mark_read(messenger, message)
         user_turn = Turn("user", _user_text(message), message.timestamp)
         parts, kind = list(claim.reply_parts), "reply"
         if not parts:
             parts, kind = self._compose(message, tenant, profile, user_turn, attempt)
-
-        messenger = self._messenger_for(channel)
-        if not claim.sent_ids:
-            self._mark_read(messenger, message)
         if len(parts) > 1 and not claim.reply_parts:
             claim = self._conversations.checkpoint_reply(message, claim, parts, ())
 
@@ -166,9 +171,7 @@ class ReplyService:
                 count("ReplyFailedOutsideWindow")
                 outcome = "outside_window"
                 break
-            except ProviderAuthError as exc:
-                count("ProviderAuthFailed")
-                logger.error("provider rejected our credentials", extra={"code": exc.code, "channel_id": channel.channel_id})
+            except ProviderAuthError:
                 raise
             except ProviderRejected as exc:
                 count("ReplyRejected")
