@@ -123,12 +123,12 @@ class GraphSandbox:
         sandbox = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 status, doc = sandbox.handle("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
                 self._reply(status, doc)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path == "/sandbox/outbox":
                     self._reply(200, {"messages": [c.__dict__ for c in sandbox.calls]})
                 else:
@@ -142,7 +142,7 @@ class GraphSandbox:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stdout clean
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         server = ThreadingHTTPServer((host, port), Handler)

@@ -8,7 +8,6 @@ from atende.domain.tenants import Tenant
 from atende.service.registration import MetaRegistration, register_meta_channel
 from atende.store.secrets import SecretStore
 from atende.store.tenants import TenantDirectory
-
 from local.provision import Stack
 
 

@@ -63,7 +63,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
                 return self._resolve_ref(arg)
             if key == "Fn::GetAtt":

@@ -8,16 +8,17 @@ from typing import Any
 
 import httpx
 
+from atende.channels.meta import sign_meta_body
 from local.events import LambdaContext, http_api_event
 from local.functions import load_function_module
 from local.runner import QueueRunner
 from local.sandbox import GraphSandbox
 from local.seed import DEMO
 
-from atende.channels.meta import sign_meta_body
 
-
-def signed_meta_event(raw: bytes, *, secret: str = DEMO.app_secret, base64_encode: bool = False, signature: str | None = None) -> dict[str, Any]:
+def signed_meta_event(
+    raw: bytes, *, secret: str = DEMO.app_secret, base64_encode: bool = False, signature: str | None = None
+) -> dict[str, Any]:
     headers = {"content-type": "application/json", "x-hub-signature-256": signature or sign_meta_body(raw, secret)}
     return http_api_event("POST", "/webhooks/meta", body=raw, headers=headers, base64_encode=base64_encode)
 

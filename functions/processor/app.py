@@ -60,7 +60,10 @@ def record_handler(record: SQSRecord) -> str:
         outcome = _service().handle(record.body, attempt)
     except Exception as exc:
         count("RecordFailed")
-        logger.warning("record failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "transient": getattr(exc, "is_transient", False)})
+        logger.warning(
+            "record failed",
+            extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "transient": getattr(exc, "is_transient", False)},
+        )
         if attempt.is_last:
             count("RecordDeadLettered")
         raise

@@ -110,7 +110,11 @@ def test_inbound_outbound_and_profile_are_persisted_in_the_contact_partition(sta
     items = {i["SK"]: i for i in store(stack).contact_items(DEMO.tenant_id, cid)}
     assert set(items) == {"PROFILE", f"MSG#IN#{TEXT_ID}", f"MSG#OUT#{reply.message_id}"}
     inbound, outbound, profile = items[f"MSG#IN#{TEXT_ID}"], items[f"MSG#OUT#{reply.message_id}"], items["PROFILE"]
-    assert (inbound["outcome"], inbound["text"], inbound["replied_with"]) == ("replied", "Olá! Vocês abrem no domingo? 🥐", [reply.message_id])
+    assert (inbound["outcome"], inbound["text"], inbound["replied_with"]) == (
+        "replied",
+        "Olá! Vocês abrem no domingo? 🥐",
+        [reply.message_id],
+    )
     assert (outbound["in_reply_to"], outbound["status"], outbound["text"]) == (TEXT_ID, "accepted", reply.text)
     assert profile["last_inbound_at"] == sent_at
     assert (profile["wa_id"], profile["user_id"], profile["version"]) == (DEMO.customer_wa_id, DEMO.customer_user_id, 1)
@@ -155,7 +159,13 @@ def test_a_claim_left_by_a_crashed_invocation_blocks_until_its_lease_expires_the
     key = {"id": {"S": f"{DEMO.tenant_id}#meta#{TEXT_ID}"}}
     ddb.put_item(
         TableName=claims,
-        Item={**key, "status": {"S": "claimed"}, "lease_until": {"N": str(now() + 600)}, "claims": {"N": "1"}, "claim_token": {"S": "dead"}},
+        Item={
+            **key,
+            "status": {"S": "claimed"},
+            "lease_until": {"N": str(now() + 600)},
+            "claims": {"N": "1"},
+            "claim_token": {"S": "dead"},
+        },
     )
     # When SQS redelivers while the lease is live, the record fails (retried later), no reply
     first = pipeline.runner.poll_once()
@@ -336,7 +346,9 @@ def test_one_failing_conversation_neither_blocks_others_nor_loses_its_order(pipe
 def test_poison_message_dead_letters_without_blocking_other_conversations(stack, pipeline):
     sqs = boto3.client("sqs")
     url = stack.resources["InboundQueue"].ref
-    sqs.send_message(QueueUrl=url, MessageBody='{"v":1,"kind":"message","message":{}}', MessageGroupId="x#poison", MessageDeduplicationId="poison-1")
+    sqs.send_message(
+        QueueUrl=url, MessageBody='{"v":1,"kind":"message","message":{}}', MessageGroupId="x#poison", MessageDeduplicationId="poison-1"
+    )
     pipeline.deliver(fixture_bytes("meta/text.json", timestamp=now()))
     pipeline.runner.drain()
     assert len(pipeline.sandbox.sent) == 1

@@ -26,6 +26,7 @@ from atende.domain.messages import (
 )
 from atende.domain.tenants import Channel
 from atende.errors import MalformedPayload
+from local.sandbox import status_webhook
 from tests.conftest import FIXTURES, fixture_json
 
 TENANT = "padaria-pao-quente"
@@ -48,7 +49,9 @@ def parse(doc: dict[str, Any]) -> MetaDelivery:
     return parse_meta_webhook(doc, resolve, contact_id)
 
 
-MARIANA = ContactRef(contact_id=f"c:{TENANT}:BR.1029384756102938", wa_id="5511987654321", user_id="BR.1029384756102938", name="Mariana Souza")
+# The pseudonym key is the reply address: wa_id exactly as received when Meta gives it, else the BSUID;
+# statuses carry the same address (recipient_id), so a reply and its statuses share one contact.
+MARIANA = ContactRef(contact_id=f"c:{TENANT}:5511987654321", wa_id="5511987654321", user_id="BR.1029384756102938", name="Mariana Souza")
 MARIANA_AS_RECIPIENT = ContactRef(contact_id=MARIANA.contact_id, wa_id="5511987654321", user_id="BR.1029384756102938")
 JOAO = ContactRef(contact_id=f"c:{TENANT}:553188887766", wa_id="553188887766", name="João Pereira")
 
@@ -237,6 +240,25 @@ def test_ddd31_sender_is_answered_at_the_12_digit_id_received() -> None:
     assert inbound.contact.reply_address == "553188887766"
 
 
+@pytest.mark.parametrize(
+    ("inbound_fixture", "recipient"),
+    [("text.json", "5511987654321"), ("bsuid_only.json", "BR.5566778899001122")],
+    ids=["wa_id", "bsuid"],
+)
+def test_reply_status_lands_on_the_same_contact_as_the_message(inbound_fixture: str, recipient: str) -> None:
+    # Given the customer's message, and Meta's status callback for our reply to its reply address
+    (inbound,) = parse(fixture_json(f"meta/{inbound_fixture}")).messages
+    assert inbound.contact.reply_address == recipient
+    callback = json.loads(status_webhook(PHONE_NUMBER_ID, "wamid.REPLY", recipient, "delivered", 1763722900))
+
+    # When
+    (update,) = parse(callback).statuses
+
+    # Then both share one pseudonymous contact (and so one FIFO group and one partition)
+    assert update.contact.contact_id == inbound.contact.contact_id
+    assert update.group_id == inbound.group_id
+
+
 # --- malformed envelopes: the whole delivery is a 400 ------------------------------------
 
 
@@ -279,7 +301,7 @@ def test_malformed_envelope_is_rejected(path: tuple[Any, ...], value: Any, messa
 
 def test_missing_object_is_rejected() -> None:
     # Given a JSON object that is not a webhook at all / When / Then
-    with pytest.raises(MalformedPayload, match="^object is not whatsapp_business_account$"):
+    with pytest.raises(MalformedPayload, match=r"^object is not whatsapp_business_account$"):
         parse({"hello": "world"})
 
 

@@ -161,17 +161,17 @@ def _contacts_by_sender(contacts: list[dict[str, Any]]) -> dict[str, dict[str, A
 def _sender_contact(
     tenant_id: str, wa_id: str | None, user_id: str | None, name: str | None, contact_id: ContactIdFactory
 ) -> ContactRef | None:
-    # Key on the BSUID when present: it survives the customer adopting a username (which hides
-    # wa_id); otherwise on wa_id exactly as received.
-    key = user_id or wa_id
+    # Key on the address we reply to: wa_id when Meta gives it (exactly as received), else the
+    # BSUID. Status callbacks carry that same address (recipient_id / recipient_user_id), so a
+    # reply and its statuses always land in the same contact partition. A customer who adopts
+    # a username and stops exposing wa_id starts a new partition: a known, documented limit.
+    key = wa_id or user_id
     if not key:
         return None
     return ContactRef(contact_id=contact_id(tenant_id, key), wa_id=wa_id, user_id=user_id, name=name)
 
 
-def _parse_message(
-    raw: Any, channel: Channel, profiles: dict[str, dict[str, Any]], contact_id: ContactIdFactory
-) -> InboundMessage | None:
+def _parse_message(raw: Any, channel: Channel, profiles: dict[str, dict[str, Any]], contact_id: ContactIdFactory) -> InboundMessage | None:
     if not isinstance(raw, dict):
         return None
     message_id = _str(raw.get("id"))

@@ -9,12 +9,10 @@ DEFAULT_LANGUAGE = "pt-BR"
 _TEXTS: dict[str, dict[str, str]] = {
     "pt-BR": {
         "apology": (
-            "Desculpe, tive um problema para responder agora. 🙏 "
-            "Já registramos o ocorrido; por favor, tente de novo em alguns minutos."
+            "Desculpe, tive um problema para responder agora. 🙏 Já registramos o ocorrido; por favor, tente de novo em alguns minutos."
         ),
         "unsupported_type": (
-            "Recebi sua mensagem, mas ainda não consigo entender esse tipo de conteúdo. "
-            "Pode me escrever em texto, por favor?"
+            "Recebi sua mensagem, mas ainda não consigo entender esse tipo de conteúdo. Pode me escrever em texto, por favor?"
         ),
     },
     "en": {

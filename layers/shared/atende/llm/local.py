@@ -17,8 +17,14 @@ OFFLINE_LABEL = "🤖 [modo offline]"
 
 # Checked in order against the accent-folded, lower-cased last user message.
 _INTENTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b(horario|abre|fecha|funciona)"), "Nosso horário de atendimento aparece no perfil da empresa; posso registrar sua dúvida para a equipe."),
-    (re.compile(r"\b(preco|valor|quanto custa|orcamento)"), "Para preços e orçamentos, um atendente confirma os valores atualizados com você."),
+    (
+        re.compile(r"\b(horario|abre|fecha|funciona)"),
+        "Nosso horário de atendimento aparece no perfil da empresa; posso registrar sua dúvida para a equipe.",
+    ),
+    (
+        re.compile(r"\b(preco|valor|quanto custa|orcamento)"),
+        "Para preços e orçamentos, um atendente confirma os valores atualizados com você.",
+    ),
     (re.compile(r"\b(pedido|entrega|rastre)"), "Posso ajudar com seu pedido! Me diga o número dele, por favor."),
     (re.compile(r"\b(obrigad|valeu)"), "Eu que agradeço! Se precisar de mais alguma coisa, é só chamar."),
     (re.compile(r"\b(oi|ola|bom dia|boa tarde|boa noite)\b"), "Olá! 👋 Como posso ajudar?"),

@@ -51,7 +51,11 @@ def register_meta_channel(
         raise ValueError("phone_number_id is the numeric id from Meta's WhatsApp Manager, not the phone number")
     if app_secret or verify_token:
         current = secrets.get_json(meta_secret_id)
-        updated = {**current, **({"app_secret": app_secret} if app_secret else {}), **({"verify_token": verify_token} if verify_token else {})}
+        updated = {
+            **current,
+            **({"app_secret": app_secret} if app_secret else {}),
+            **({"verify_token": verify_token} if verify_token else {}),
+        }
         secrets.put_json(meta_secret_id, updated)
     token_secret_id = None
     if access_token:

@@ -97,14 +97,20 @@ class ReplyService:
             count("ReplyFailedOutsideWindow" if status.error_code == 131047 else "ReplyDeliveryFailed")
             logger.warning(
                 "outbound message failed",
-                extra={"provider_message_id": status.provider_message_id, "contact_id": status.contact.contact_id, "code": status.error_code},
+                extra={
+                    "provider_message_id": status.provider_message_id,
+                    "contact_id": status.contact.contact_id,
+                    "code": status.error_code,
+                },
             )
         return "status_recorded" if updated else "status_ignored"
 
     # --- messages ------------------------------------------------------------------------
 
     def _answer(self, message: InboundMessage, attempt: Attempt) -> str:
-        logger.append_keys(provider_message_id=message.provider_message_id, contact_id=message.contact.contact_id, tenant_id=message.tenant_id)
+        logger.append_keys(
+            provider_message_id=message.provider_message_id, contact_id=message.contact.contact_id, tenant_id=message.tenant_id
+        )
         tenant = self._directory.tenant(message.tenant_id)
         channel = self._directory.channel_by_id(message.channel_id)
         if tenant is None or channel is None or channel.tenant_id != tenant.tenant_id:
@@ -182,7 +188,7 @@ class ReplyService:
                 if exc.is_transient:
                     count("ProviderRateLimited" if isinstance(exc, ProviderRateLimited) else "ProviderUnavailable")
                 raise
-            sent.append(str(getattr(result, "message_id")))
+            sent.append(str(result.message_id))
             if len(parts) > 1 and index < len(parts) - 1:
                 claim = self._conversations.checkpoint_reply(message, claim, parts, sent)
 
@@ -198,7 +204,9 @@ class ReplyService:
             count("ReplyApologySent")
         return complete(profile, Completion(outcome, records, memory))
 
-    def _compose(self, message: InboundMessage, tenant: Tenant, profile: Profile, user_turn: Turn, attempt: Attempt) -> tuple[list[str], str]:
+    def _compose(
+        self, message: InboundMessage, tenant: Tenant, profile: Profile, user_turn: Turn, attempt: Attempt
+    ) -> tuple[list[str], str]:
         if message.type not in TEXTUAL_TYPES or not message.text:
             count("InboundUnsupportedType")
             return [bot_text("unsupported_type", tenant.language, tenant.texts)], "notice"
@@ -208,7 +216,9 @@ class ReplyService:
             completion = model.complete(tenant.render_system_prompt(), [*profile.memory, user_turn])
         except LlmError as exc:
             count("LlmFailed")
-            logger.warning("llm failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "llm_provider": model.provider})
+            logger.warning(
+                "llm failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "llm_provider": model.provider}
+            )
             if not attempt.is_last:
                 raise
             # The record would dead-letter next: answer once, politely, instead of staying silent.
@@ -218,7 +228,12 @@ class ReplyService:
         count("LlmOutputTokens", completion.output_tokens)
         logger.info(
             "llm answered",
-            extra={"llm_provider": completion.provider, "model": completion.model, "in_tokens": completion.input_tokens, "out_tokens": completion.output_tokens},
+            extra={
+                "llm_provider": completion.provider,
+                "model": completion.model,
+                "in_tokens": completion.input_tokens,
+                "out_tokens": completion.output_tokens,
+            },
         )
         return split_text(completion.text), "reply"
 

@@ -13,6 +13,7 @@ so a retry never re-sends a part that already went out.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -130,7 +131,7 @@ class ConversationStore:
 
     def release_claim(self, message: InboundMessage, claim: Claim) -> None:
         """Give the lease back after a failure so SQS's retry is not turned away as in-flight."""
-        try:
+        with contextlib.suppress(ClientError, BotoCoreError):  # best effort: the lease expires on its own
             self._ddb.update_item(
                 TableName=self._claims,
                 Key=to_attrs(claim_key(message)),
@@ -139,8 +140,6 @@ class ConversationStore:
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_attrs({":zero": 0, ":token": claim.token, ":done": "done"}),
             )
-        except (ClientError, BotoCoreError):
-            pass  # best effort: the lease expires on its own
 
     def checkpoint_reply(self, message: InboundMessage, claim: Claim, parts: Sequence[str], sent_ids: Sequence[str]) -> Claim:
         try:
@@ -150,7 +149,9 @@ class ConversationStore:
                 UpdateExpression="SET #status = :replying, reply_parts = :parts, sent_ids = :sent",
                 ConditionExpression="claim_token = :token",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_attrs({":replying": "replying", ":parts": list(parts), ":sent": list(sent_ids), ":token": claim.token}),
+                ExpressionAttributeValues=to_attrs(
+                    {":replying": "replying", ":parts": list(parts), ":sent": list(sent_ids), ":token": claim.token}
+                ),
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -271,7 +272,9 @@ class ConversationStore:
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key=to_attrs({"PK": contact_pk(status.tenant_id, status.contact.contact_id), "SK": outbound_sk(status.provider_message_id)}),
+                Key=to_attrs(
+                    {"PK": contact_pk(status.tenant_id, status.contact.contact_id), "SK": outbound_sk(status.provider_message_id)}
+                ),
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression="attribute_exists(PK) AND status_rank < :rank",
                 ExpressionAttributeNames={"#status": "status"},

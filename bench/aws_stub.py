@@ -1,0 +1,98 @@
+"""Canned AWS answers for the webhook, served at botocore's ``before-send`` hook.
+
+Everything on the client side still runs (parameter validation, serialisation, endpoint
+resolution, SigV4 signing, response parsing); only the HTTP exchange is replaced, so the
+benchmarks cost what the real code costs minus the network, and open no connection.
+
+Stdlib + botocore only: the cold-start child loads this file by path into an interpreter whose
+sys.path holds nothing but the deployment layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+# Secrets Manager, DynamoDB and SQS all speak the AWS JSON protocol in this botocore.
+_HEADERS = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": "00000000-0000-4000-8000-000000000000"}
+
+
+class _Body:
+    """The one method AWSResponse reads a non-streaming body through."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+def _response(request: Any, doc: Mapping[str, Any], status: int = 200) -> AWSResponse:
+    return AWSResponse(request.url, status, _HEADERS, _Body(json.dumps(doc).encode()))
+
+
+def item_key(key: Mapping[str, Any]) -> str:
+    """A DynamoDB key (DynamoDB JSON) as a stable lookup string."""
+    return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+
+class CannedAws:
+    """GetSecretValue, GetItem and SendMessageBatch answered from memory; every call counted.
+
+    ``secrets`` maps SecretId to SecretString; ``items`` maps ``item_key(Key)`` to the item in
+    DynamoDB JSON. Unknown secrets and keys get the same answers AWS would give.
+    """
+
+    def __init__(self, secrets: Mapping[str, str], items: Mapping[str, Mapping[str, Any]]) -> None:
+        self.secrets = dict(secrets)
+        self.items = dict(items)
+        self.calls: Counter[str] = Counter()
+        self._sequence = itertools.count(1)
+
+    @classmethod
+    def from_scenario(cls, scenario: Mapping[str, Any]) -> CannedAws:
+        return cls(scenario["secrets"], scenario["items"])
+
+    def install(self, events: Any) -> None:
+        """Register on a boto3/botocore session's events, before its clients are created.
+
+        Clients copy the session's handlers when they are created, so a hook added later would
+        not reach an existing client.
+        """
+        events.register("before-send.secrets-manager.GetSecretValue", self._get_secret_value)
+        events.register("before-send.dynamodb.GetItem", self._get_item)
+        events.register("before-send.sqs.SendMessageBatch", self._send_message_batch)
+
+    def _get_secret_value(self, request: Any, **_: Any) -> AWSResponse:
+        self.calls["secretsmanager.GetSecretValue"] += 1
+        secret_id = json.loads(request.body)["SecretId"]
+        if secret_id not in self.secrets:
+            error = {"__type": "ResourceNotFoundException", "message": "Secrets Manager can't find the specified secret."}
+            return _response(request, error, 400)
+        doc = {"ARN": secret_id, "Name": secret_id, "SecretString": self.secrets[secret_id], "VersionId": "bench", "VersionStages": ["AWSCURRENT"]}
+        return _response(request, doc)
+
+    def _get_item(self, request: Any, **_: Any) -> AWSResponse:
+        self.calls["dynamodb.GetItem"] += 1
+        item = self.items.get(item_key(json.loads(request.body)["Key"]))
+        return _response(request, {"Item": item} if item else {})
+
+    def _send_message_batch(self, request: Any, **_: Any) -> AWSResponse:
+        self.calls["sqs.SendMessageBatch"] += 1
+        entries = json.loads(request.body)["Entries"]
+        return _response(request, {"Successful": [self._accepted(entry) for entry in entries], "Failed": []})
+
+    def _accepted(self, entry: Mapping[str, Any]) -> dict[str, str]:
+        number = next(self._sequence)
+        return {
+            "Id": entry["Id"],
+            "MessageId": f"00000000-0000-4000-8000-{number:012d}",
+            "MD5OfMessageBody": hashlib.md5(entry["MessageBody"].encode()).hexdigest(),  # SQS's own checksum, not security
+            "SequenceNumber": str(number),
+        }

@@ -1,0 +1,41 @@
+"""How much work each section does: the full run for `make bench`, a quick one for smoke tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    cold_runs: int  # fresh interpreters per contender (plus one discarded warm-up each)
+    warm_messages: int  # signed Meta events through the warm webhook, after warm-up
+    warmup_messages: int
+    normalise_messages: int  # payloads through verify + normalise, ours and pywa's
+    blocks: int  # CPU samples per contender: messages are timed in this many blocks, taking turns
+    processor_messages: int  # inbound texts through webhook -> queue -> processor under moto
+    processor_contacts: int  # spread over this many customers (memory grows per contact)
+    allow_download: bool = False  # let uv fetch wheels missing from its cache
+
+
+FULL = Profile(
+    name="full",
+    cold_runs=15,
+    warm_messages=2000,
+    warmup_messages=200,
+    normalise_messages=5000,
+    blocks=20,
+    processor_messages=200,
+    processor_contacts=20,
+)
+
+QUICK = Profile(
+    name="quick",
+    cold_runs=3,
+    warm_messages=200,
+    warmup_messages=20,
+    normalise_messages=500,
+    blocks=5,
+    processor_messages=20,
+    processor_contacts=4,
+)

@@ -1,0 +1,201 @@
+"""The embedded local stack: everything the main job needs on one machine, on 127.0.0.1 only.
+
+- moto in server mode, with every stateful resource of template.yaml (local.provision);
+- the real WebhookFunction behind an HTTP server (API Gateway HTTP API v2 events);
+- the real ProcessorFunction fed by a poller that behaves like Lambda's SQS event source;
+- a Graph API sandbox that records outbound messages and posts signed status webhooks back;
+- the offline LLM unless OPENAI_API_KEY / GEMINI_API_KEY is set in the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local.events import LambdaContext, http_api_event
+from local.functions import ensure_layer_on_path, load_function_module
+from local.sandbox import GraphSandbox, OutboundCall, status_webhook
+from local.seed import DEMO
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class LocalStack:
+    aws_port: int = 5100
+    webhook_port: int = 3000
+    graph_port: int = 3001
+    status_callbacks: bool = True
+    verbose: bool = False
+    poll_wait_seconds: int = 1
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _servers: list[Any] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        ensure_layer_on_path()
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+
+        moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
+        moto.start()
+        self._servers.append(moto)
+        self.aws_port = moto.get_host_and_port()[1]
+        self._configure_environment()
+
+        from atende.store import aws
+        from local.provision import provision
+        from local.seed import seed_demo
+
+        aws.reset_clients()
+        self.stack = provision(stage="dev")
+        seed_demo(self.stack)
+        self._store_llm_keys_from_environment()
+
+        self.sandbox = GraphSandbox(access_tokens={DEMO.access_token}, on_sent=self._after_send)
+        graph = self.sandbox.serve(HOST, self.graph_port)
+        self._servers.append(graph)
+        self.graph_port = graph.server_address[1]
+
+        for logical_id in ("WebhookFunction", "ProcessorFunction"):
+            os.environ.update(self.stack.function_environment(logical_id))
+        os.environ["GRAPH_API_BASE_URL"] = f"http://{HOST}:{self.graph_port}"
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
+        self.webhook = load_function_module("WebhookFunction")
+        self.processor = load_function_module("ProcessorFunction")
+        self.webhook._ingress.cache_clear()
+        self.processor._settings.cache_clear()
+        self.processor._service.cache_clear()
+
+        server = ThreadingHTTPServer((HOST, self.webhook_port), self._webhook_handler_class())
+        self._servers.append(server)
+        self.webhook_port = server.server_address[1]
+        self._spawn("webhook-http", server.serve_forever)
+        self._spawn("processor-poller", self._poll_forever)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            if thread.name == "processor-poller":
+                thread.join(timeout=self.poll_wait_seconds + 5)
+        for server in reversed(self._servers):
+            if hasattr(server, "server_close"):
+                server.shutdown()
+                server.server_close()
+            else:
+                server.stop()
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://{HOST}:{self.webhook_port}/webhooks/meta"
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def _configure_environment(self) -> None:
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://{HOST}:{self.aws_port}",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+                "POWERTOOLS_METRICS_DISABLED": "false" if self.verbose else "true",
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+
+    def _store_llm_keys_from_environment(self) -> None:
+        keys = {
+            k: os.environ[v] for k, v in (("openai_api_key", "OPENAI_API_KEY"), ("gemini_api_key", "GEMINI_API_KEY")) if os.environ.get(v)
+        }
+        if keys:
+            from atende.store.secrets import SecretStore
+
+            SecretStore(max_age=0).put_json(self.stack.resources["LlmSecret"].ref, keys)
+        self.llm_label = ", ".join(sorted(k.split("_")[0] for k in keys)) or "offline (no key set)"
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_forever(self) -> None:
+        import boto3
+
+        from local.runner import QueueRunner
+
+        queue = self.stack.resources["InboundQueue"]
+        runner = QueueRunner(boto3.client("sqs"), queue.ref, queue.attrs["Arn"], self.processor.lambda_handler)
+        while not self._stop.is_set():
+            try:
+                runner.poll_once(wait_seconds=self.poll_wait_seconds)
+            except Exception as exc:  # keep the local stack alive; the handler logs details
+                print(f"[processor] poll failed: {type(exc).__name__}")
+                time.sleep(1)
+
+    def _after_send(self, call: OutboundCall) -> None:
+        if not self.status_callbacks or not call.message_id or not call.to:
+            return
+        self._spawn(f"status-{call.message_id}", lambda: self._play_statuses(call))
+
+    def _play_statuses(self, call: OutboundCall) -> None:
+        """Meta's part: sent, delivered, read callbacks for our message, signed with the app secret."""
+        import httpx
+
+        from atende.channels.meta import sign_meta_body
+
+        for status in ("sent", "delivered", "read"):
+            time.sleep(0.2)
+            body = status_webhook(call.phone_number_id, call.message_id or "", call.to or "", status, int(time.time()))
+            headers = {"content-type": "application/json", "x-hub-signature-256": sign_meta_body(body, DEMO.app_secret)}
+            try:
+                httpx.post(self.webhook_url, content=body, headers=headers, timeout=5)
+            except httpx.HTTPError:
+                return
+
+    def _webhook_handler_class(self) -> type[BaseHTTPRequestHandler]:
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    self._send(200, {"content-type": "application/json"}, json.dumps({"ok": True}))
+                    return
+                self._invoke("GET")
+
+            def do_POST(self) -> None:
+                self._invoke("POST")
+
+            def _invoke(self, method: str) -> None:
+                path, _, query = self.path.partition("?")
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else None
+                event = http_api_event(method, path, body=body, headers=dict(self.headers.items()), raw_query=query)
+                result = stack.webhook.lambda_handler(event, LambdaContext(function_name="WebhookFunction", timeout_seconds=10))
+                self._send(result["statusCode"], result.get("headers", {}), result.get("body", ""))
+
+            def _send(self, status: int, headers: dict[str, str], body: str) -> None:
+                data = body.encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,95 @@
+"""template.yaml: cfn-lint clean, and the properties the design depends on are really there."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.template import TEMPLATE_PATH, load_template
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template()
+
+
+def resources(template, kind):
+    return {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_cfn_lint_reports_no_error_or_warning():
+    from cfnlint.api import lint_all
+
+    matches = lint_all(TEMPLATE_PATH.read_text())
+    assert [str(m) for m in matches if m.rule.id[0] in "EW"] == []  # I-rules are informational
+
+
+def test_functions_are_python313_on_arm64_with_the_shared_layer(template):
+    fn_globals = template["Globals"]["Function"]
+    assert (fn_globals["Runtime"], fn_globals["Architectures"]) == ("python3.13", ["arm64"])
+    layer = template["Resources"]["SharedLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert fn_globals["Environment"]["Variables"]["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+
+
+def test_webhook_routes_are_get_and_post_on_the_http_api(template):
+    events = template["Resources"]["WebhookFunction"]["Properties"]["Events"]
+    assert sorted((e["Type"], e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values()) == [
+        ("HttpApi", "GET", "/webhooks/meta"),
+        ("HttpApi", "POST", "/webhooks/meta"),
+    ]
+
+
+def test_inbound_queue_is_high_throughput_fifo_with_a_fifo_dlq(template):
+    queue = template["Resources"]["InboundQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert (queue["DeduplicationScope"], queue["FifoThroughputLimit"]) == ("messageGroup", "perMessageGroupId")
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["InboundDeadLetterQueue", "Arn"]}
+    assert template["Resources"]["InboundDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+    processor = template["Resources"]["ProcessorFunction"]["Properties"]
+    assert queue["VisibilityTimeout"] == 6 * processor["Timeout"]
+    assert processor["Environment"]["Variables"]["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+
+
+def test_processor_reports_batch_item_failures(template):
+    [event] = template["Resources"]["ProcessorFunction"]["Properties"]["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_tables_are_on_demand_with_ttl_pitr_and_encryption(template):
+    tables = resources(template, "AWS::DynamoDB::Table")
+    assert set(tables) == {"AtendeTable", "IdempotencyTable"}
+    for props in tables.values():
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["TimeToLiveSpecification"]["Enabled"] is True
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_media_bucket_is_private_encrypted_and_expires_objects(template):
+    bucket = template["Resources"]["MediaBucket"]["Properties"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert all("ExpirationInDays" in r or "AbortIncompleteMultipartUpload" in r for r in bucket["LifecycleConfiguration"]["Rules"])
+
+
+def test_no_secret_value_is_in_plain_environment_variables(template):
+    env = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    for fn in ("WebhookFunction", "ProcessorFunction"):
+        env.update(template["Resources"][fn]["Properties"]["Environment"]["Variables"])
+    secret_like = {k for k in env if any(w in k for w in ("TOKEN", "SECRET", "KEY", "PASSWORD"))}
+    assert secret_like == {"META_SECRET_ID", "PSEUDONYM_SECRET_ID", "LLM_SECRET_ID"}  # ids, not values
+    assert all(isinstance(env[k], dict) and "Ref" in env[k] for k in secret_like)
+
+
+def test_webhook_policy_is_least_privilege(template):
+    [policy] = template["Resources"]["WebhookFunction"]["Properties"]["Policies"]
+    actions = sorted(a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    assert actions == ["dynamodb:GetItem", "secretsmanager:GetSecretValue", "sqs:SendMessage"]
+
+
+def test_outputs_include_the_webhook_url(template):
+    assert template["Outputs"]["WebhookUrl"]["Value"] == {
+        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhooks/meta"
+    }

@@ -1,0 +1,381 @@
+"""LLM providers: the offline model, provider selection, and the real SDKs against httpx fakes.
+
+The openai and google-genai SDKs run unmodified; only their transport is an ``httpx.MockTransport``,
+so request shape, retries and error classes are the SDKs' own.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from atende.domain.conversation import Turn
+from atende.domain.tenants import Tenant
+from atende.errors import LlmRejected, LlmUnavailable
+from atende.llm import ChatCompletion, LlmKeys, LlmOptions, select_chat_model
+from atende.llm.gemini import GeminiChatModel
+from atende.llm.local import LocalChatModel
+from atende.llm.openai import OpenAIChatModel
+
+SYSTEM_PROMPT = "Você é o assistente virtual da Padaria Pão Quente. Responda em português do Brasil."
+CONVERSATION = [
+    Turn("user", "Oi, bom dia!", 1763722800),
+    Turn("assistant", "Olá! 👋 Como posso ajudar?", 1763722805),
+    Turn("user", "Vocês abrem no domingo?", 1763722860),
+]
+
+
+def scripted(*responses: httpx.Response) -> tuple[httpx.Client, list[httpx.Request]]:
+    """An httpx client answering with ``responses`` in order (the last one repeats), recording every request."""
+    queue = list(responses)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        template = queue.pop(0) if len(queue) > 1 else queue[0]
+        return httpx.Response(template.status_code, headers=template.headers, content=template.content)
+
+    return httpx.Client(transport=httpx.MockTransport(handler)), seen
+
+
+# --- offline model -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("said", "answer"),
+    [
+        ("Oi, bom dia!", "Olá! 👋 Como posso ajudar?"),
+        ("Olá", "Olá! 👋 Como posso ajudar?"),
+        ("Vocês abrem no domingo?", "Nosso horário de atendimento aparece no perfil da empresa; posso registrar sua dúvida para a equipe."),
+        (
+            "Qual o HORÁRIO de vocês?",
+            "Nosso horário de atendimento aparece no perfil da empresa; posso registrar sua dúvida para a equipe.",
+        ),
+        ("Quanto custa o bolo de cenoura?", "Para preços e orçamentos, um atendente confirma os valores atualizados com você."),
+        ("Qual o preço do pão de queijo?", "Para preços e orçamentos, um atendente confirma os valores atualizados com você."),
+        ("Cadê meu pedido?", "Posso ajudar com seu pedido! Me diga o número dele, por favor."),
+        ("Muito obrigada!", "Eu que agradeço! Se precisar de mais alguma coisa, é só chamar."),
+        ("Vocês aceitam Pix?", "Recebi sua mensagem e vou repassar para a equipe."),
+    ],
+)
+def test_offline_model_answers_in_pt_br(said: str, answer: str) -> None:
+    # Given a first message / When
+    completion = LocalChatModel().complete(SYSTEM_PROMPT, [Turn("user", said, 1763722800)])
+
+    # Then the labelled, exact answer
+    assert completion.text == f"🤖 [modo offline] {answer}\nVocê disse: “{said}” (mensagem 1 desta conversa)."
+    assert (completion.provider, completion.model) == ("local", "atende-offline-1")
+
+
+def test_offline_model_counts_user_turns_and_tokens() -> None:
+    # Given a conversation with two user turns and one answer / When
+    completion = LocalChatModel().complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # Then it answers the last user turn and says which message it is
+    text = (
+        "🤖 [modo offline] Nosso horário de atendimento aparece no perfil da empresa; posso registrar sua dúvida para a equipe.\n"
+        "Você disse: “Vocês abrem no domingo?” (mensagem 2 desta conversa)."
+    )
+    assert completion == ChatCompletion(text=text, provider="local", model="atende-offline-1", input_tokens=3 + 5 + 4, output_tokens=29)
+
+
+def test_offline_model_is_deterministic() -> None:
+    # Given the same conversation twice, on two instances / When / Then
+    assert LocalChatModel().complete(SYSTEM_PROMPT, CONVERSATION) == LocalChatModel().complete(SYSTEM_PROMPT, CONVERSATION)
+
+
+def test_offline_model_quotes_long_messages_truncated() -> None:
+    # Given a 120-character message
+    said = "Quero encomendar " + "x" * 103
+
+    # When
+    completion = LocalChatModel().complete(SYSTEM_PROMPT, [Turn("user", said, 1)])
+
+    # Then the quote is cut at 77 characters plus an ellipsis
+    assert completion.text.endswith(f"“{said[:77]}...” (mensagem 1 desta conversa).")
+
+
+# --- provider selection ------------------------------------------------------------------------
+
+OPENAI_KEY = "sk-proj-test"
+GEMINI_KEY = "AIzaTest"
+
+
+@pytest.mark.parametrize(
+    ("setting", "keys", "expected"),
+    [
+        ("auto", LlmKeys(openai_api_key=OPENAI_KEY, gemini_api_key=GEMINI_KEY), (OpenAIChatModel, "openai", "gpt-4.1-mini")),
+        ("auto", LlmKeys(gemini_api_key=GEMINI_KEY), (GeminiChatModel, "gemini", "gemini-2.5-flash")),
+        ("auto", LlmKeys(), (LocalChatModel, "local", "atende-offline-1")),
+        ("openai", LlmKeys(gemini_api_key=GEMINI_KEY), (LocalChatModel, "local", "atende-offline-1")),
+        ("gemini", LlmKeys(openai_api_key=OPENAI_KEY), (LocalChatModel, "local", "atende-offline-1")),
+        ("gemini", LlmKeys(openai_api_key=OPENAI_KEY, gemini_api_key=GEMINI_KEY), (GeminiChatModel, "gemini", "gemini-2.5-flash")),
+        ("local", LlmKeys(openai_api_key=OPENAI_KEY, gemini_api_key=GEMINI_KEY), (LocalChatModel, "local", "atende-offline-1")),
+    ],
+    ids=["auto-both", "auto-gemini-only", "auto-none", "openai-without-key", "gemini-without-key", "gemini-explicit", "local-explicit"],
+)
+def test_select_chat_model(setting: str, keys: LlmKeys, expected: tuple[type, str, str]) -> None:
+    # Given a tenant's provider setting and the deployment's keys
+    tenant = Tenant(tenant_id="padaria-pao-quente", name="Padaria Pão Quente", llm_provider=setting)
+    http, seen = scripted(httpx.Response(599))
+
+    # When
+    model = select_chat_model(tenant, keys, LlmOptions(http_client=http))
+
+    # Then the right adapter, with the default model, and no request made
+    assert (type(model), model.provider, model.model) == expected
+    assert seen == []
+
+
+def test_select_chat_model_uses_the_tenant_model() -> None:
+    # Given a tenant that picked a specific model / When
+    tenant = Tenant(tenant_id="padaria-pao-quente", name="Padaria Pão Quente", llm_model="gpt-4.1")
+    model = select_chat_model(tenant, LlmKeys(openai_api_key=OPENAI_KEY), LlmOptions(http_client=scripted(httpx.Response(599))[0]))
+
+    # Then
+    assert (type(model), model.model) == (OpenAIChatModel, "gpt-4.1")
+
+
+def test_llm_keys_from_secret_treat_blank_as_missing() -> None:
+    assert LlmKeys.from_secret({"openai_api_key": "", "gemini_api_key": GEMINI_KEY}) == LlmKeys(gemini_api_key=GEMINI_KEY)
+
+
+# --- OpenAI through the real SDK ------------------------------------------------------------
+
+OPENAI_OK = {
+    "id": "chatcmpl-CDu3Lz0Padaria",
+    "object": "chat.completion",
+    "created": 1763722862,
+    "model": "gpt-4.1-mini-2025-04-14",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "  Abrimos sim! Domingo das 7h às 12h. 🥐  ", "refusal": None},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 61, "completion_tokens": 14, "total_tokens": 75},
+}
+# OpenAI sends retry-after-ms on 429s; the SDK honours it, which keeps these retries fast.
+OPENAI_429 = httpx.Response(
+    429,
+    headers={"retry-after-ms": "10"},
+    json={"error": {"message": "Rate limit reached for gpt-4.1-mini", "type": "requests", "param": None, "code": "rate_limit_exceeded"}},
+)
+
+
+def openai_model(http: httpx.Client, *, base_url: str | None = None, max_retries: int = 1) -> OpenAIChatModel:
+    return OpenAIChatModel(OPENAI_KEY, "gpt-4.1-mini", LlmOptions(max_retries=max_retries, openai_base_url=base_url, http_client=http))
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        (None, "https://api.openai.com/v1/chat/completions"),
+        ("https://api.groq.com/openai/v1", "https://api.groq.com/openai/v1/chat/completions"),
+    ],
+    ids=["openai", "groq-compatible"],
+)
+def test_openai_request_and_parsed_completion(monkeypatch: pytest.MonkeyPatch, base_url: str | None, url: str) -> None:
+    # Given the SDK's default base URL is not overridden by the environment, and a fake API
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    http, seen = scripted(httpx.Response(200, json=OPENAI_OK))
+
+    # When
+    completion = openai_model(http, base_url=base_url).complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # Then one request with the system prompt first and the turns in order
+    (request,) = seen
+    assert (request.method, str(request.url)) == ("POST", url)
+    assert request.headers["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert json.loads(request.content) == {
+        "model": "gpt-4.1-mini",
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": "Oi, bom dia!"},
+            {"role": "assistant", "content": "Olá! 👋 Como posso ajudar?"},
+            {"role": "user", "content": "Vocês abrem no domingo?"},
+        ],
+        "max_completion_tokens": 800,
+    }
+    assert completion == ChatCompletion(
+        text="Abrimos sim! Domingo das 7h às 12h. 🥐", provider="openai", model="gpt-4.1-mini-2025-04-14", input_tokens=61, output_tokens=14
+    )
+
+
+def test_openai_rate_limit_then_success_is_retried_once() -> None:
+    # Given a 429 followed by an answer, and one retry allowed
+    http, seen = scripted(OPENAI_429, httpx.Response(200, json=OPENAI_OK))
+
+    # When
+    completion = openai_model(http, max_retries=1).complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # Then
+    assert completion.text == "Abrimos sim! Domingo das 7h às 12h. 🥐"
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OPENAI_429,
+        httpx.Response(500, json={"error": {"message": "The server had an error while processing your request.", "type": "server_error"}}),
+        httpx.Response(503, json={"error": {"message": "The engine is currently overloaded.", "type": "server_error"}}),
+    ],
+    ids=["429", "500", "503"],
+)
+def test_openai_persistent_failure_is_unavailable_after_retries(failure: httpx.Response) -> None:
+    # Given an API that keeps failing, and one retry allowed (the SDK waits < 1 s between tries)
+    http, seen = scripted(failure)
+
+    # When
+    with pytest.raises(LlmUnavailable) as caught:
+        openai_model(http, max_retries=1).complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # Then: one try plus one retry
+    assert type(caught.value) is LlmUnavailable
+    assert caught.value.is_transient is True
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(401, "invalid_api_key"), (400, "context_length_exceeded"), (404, "model_not_found")],
+)
+def test_openai_client_error_is_rejected_without_retry(status: int, code: str) -> None:
+    # Given an error retrying cannot fix
+    http, seen = scripted(
+        httpx.Response(status, json={"error": {"message": "No.", "type": "invalid_request_error", "param": None, "code": code}})
+    )
+
+    # When
+    with pytest.raises(LlmRejected) as caught:
+        openai_model(http, max_retries=2).complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # Then
+    assert (type(caught.value), caught.value.is_transient, len(seen)) == (LlmRejected, False, 1)
+
+
+def test_openai_timeout_is_unavailable() -> None:
+    # Given a transport that times out, no retries
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    # When / Then
+    with pytest.raises(LlmUnavailable):
+        openai_model(httpx.Client(transport=httpx.MockTransport(timeout)), max_retries=0).complete(SYSTEM_PROMPT, CONVERSATION)
+
+
+def test_openai_empty_answer_is_unavailable() -> None:
+    # Given a completion whose content is blank
+    empty = {**OPENAI_OK, "choices": [{"index": 0, "message": {"role": "assistant", "content": "  "}, "finish_reason": "stop"}]}
+    http, _ = scripted(httpx.Response(200, json=empty))
+
+    # When / Then
+    with pytest.raises(LlmUnavailable, match=r"^OpenAI returned an empty answer$"):
+        openai_model(http).complete(SYSTEM_PROMPT, CONVERSATION)
+
+
+# --- Gemini through the real SDK ------------------------------------------------------------
+
+GEMINI_OK = {
+    "candidates": [
+        {
+            "content": {"parts": [{"text": "Abrimos sim, domingo das 7h às 12h. 🥐\n"}], "role": "model"},
+            "finishReason": "STOP",
+            "index": 0,
+        }
+    ],
+    "usageMetadata": {"promptTokenCount": 58, "candidatesTokenCount": 13, "totalTokenCount": 71},
+    "modelVersion": "gemini-2.5-flash",
+}
+
+
+def gemini_model(http: httpx.Client, *, base_url: str | None = None, max_retries: int = 0) -> GeminiChatModel:
+    return GeminiChatModel(GEMINI_KEY, "gemini-2.5-flash", LlmOptions(max_retries=max_retries, gemini_base_url=base_url, http_client=http))
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        (None, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"),
+        ("https://gemini-proxy.padaria.example", "https://gemini-proxy.padaria.example/v1beta/models/gemini-2.5-flash:generateContent"),
+    ],
+    ids=["google", "custom-base-url"],
+)
+def test_gemini_request_and_parsed_completion(base_url: str | None, url: str) -> None:
+    # Given a fake Gemini API behind the injected httpx client
+    http, seen = scripted(httpx.Response(200, json=GEMINI_OK))
+
+    # When
+    completion = gemini_model(http, base_url=base_url).complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # Then the SDK used our client: one request, system prompt apart, roles user/model in order
+    (request,) = seen
+    assert (request.method, str(request.url)) == ("POST", url)
+    assert request.headers["x-goog-api-key"] == GEMINI_KEY
+    assert json.loads(request.content) == {
+        "contents": [
+            {"role": "user", "parts": [{"text": "Oi, bom dia!"}]},
+            {"role": "model", "parts": [{"text": "Olá! 👋 Como posso ajudar?"}]},
+            {"role": "user", "parts": [{"text": "Vocês abrem no domingo?"}]},
+        ],
+        "systemInstruction": {"role": "user", "parts": [{"text": SYSTEM_PROMPT}]},
+        "generationConfig": {"maxOutputTokens": 800},
+    }
+    assert completion == ChatCompletion(
+        text="Abrimos sim, domingo das 7h às 12h. 🥐", provider="gemini", model="gemini-2.5-flash", input_tokens=58, output_tokens=13
+    )
+
+
+def _gemini_error(status: int, message: str, state: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": status, "message": message, "status": state}})
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (_gemini_error(500, "An internal error has occurred.", "INTERNAL"), LlmUnavailable),
+        (_gemini_error(503, "The model is overloaded. Please try again later.", "UNAVAILABLE"), LlmUnavailable),
+        (_gemini_error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED"), LlmUnavailable),
+        (_gemini_error(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"), LlmRejected),
+        (_gemini_error(403, "Permission denied.", "PERMISSION_DENIED"), LlmRejected),
+    ],
+    ids=["500", "503", "429", "400", "403"],
+)
+def test_gemini_error_mapping_without_retries(response: httpx.Response, expected: type[Exception]) -> None:
+    # Given a failing API and max_retries=0 (one attempt)
+    http, seen = scripted(response)
+
+    # When
+    with pytest.raises(expected) as caught:
+        gemini_model(http, max_retries=0).complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # Then exactly one request, and the error class of our tree
+    assert (type(caught.value), len(seen)) == (expected, 1)
+
+
+def test_gemini_timeout_is_unavailable() -> None:
+    # Given a transport that times out
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    # When / Then
+    with pytest.raises(LlmUnavailable) as caught:
+        gemini_model(httpx.Client(transport=httpx.MockTransport(timeout))).complete(SYSTEM_PROMPT, CONVERSATION)
+    assert type(caught.value.__cause__) is httpx.ReadTimeout
+
+
+def test_gemini_blocked_answer_without_text_is_unavailable() -> None:
+    # Given a candidate with no text (e.g. finishReason SAFETY)
+    blocked = {
+        "candidates": [{"content": {"role": "model"}, "finishReason": "SAFETY", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 58},
+    }
+    http, _ = scripted(httpx.Response(200, json=blocked))
+
+    # When / Then
+    with pytest.raises(LlmUnavailable, match=r"^Gemini returned an empty answer$"):
+        gemini_model(http).complete(SYSTEM_PROMPT, CONVERSATION)
