@@ -209,7 +209,6 @@ def test_invalid_tenant_is_refused(fields: dict, message: str) -> None:
     assert str(caught.value) == message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: TENANT_ID_PATTERN uses `$`, which also matches before a trailing newline")
 def test_tenant_id_with_trailing_newline_is_refused() -> None:
     with pytest.raises(ValueError):
         Tenant(tenant_id="padaria-pao-quente\n", name="Padaria Pão Quente")

@@ -302,7 +302,6 @@ def test_2xx_without_a_message_id_is_unavailable(response: httpx.Response) -> No
     assert (type(caught.value), caught.value.code) == (ProviderUnavailable, None)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: MetaClient._post catches TransportError only; httpx.DecodingError (a RequestError) leaks")
 def test_undecodable_response_is_unavailable() -> None:
     # Given a proxy that answers with a corrupt gzip body
     transport = httpx.MockTransport(lambda request: httpx.Response(200, headers={"content-encoding": "gzip"}, content=b"not gzip"))

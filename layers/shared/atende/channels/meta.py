@@ -53,6 +53,9 @@ def verify_meta_signature(raw_body: bytes, header_value: str | None, app_secret:
     """
     if not header_value:
         raise SignatureMissing("X-Hub-Signature-256 header is missing")
+    if not app_secret:
+        # An empty key would make the HMAC forgeable by anyone: refuse rather than "verify".
+        raise SignatureInvalid("no app secret configured")
     if not header_value.startswith(_SIGNATURE_PREFIX):
         raise SignatureInvalid("X-Hub-Signature-256 has no sha256= prefix")
     expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
@@ -89,7 +92,7 @@ ContactIdFactory = Callable[[str, str], str]  # (tenant_id, sender_id) -> pseudo
 def decode_json(raw_body: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw_body)
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise MalformedPayload("body is not valid JSON") from exc
     if not isinstance(doc, dict):
         raise MalformedPayload("body is not a JSON object")
@@ -135,13 +138,13 @@ def _parse_value(value: dict[str, Any], resolve_channel: ChannelResolver, contac
             out.unknown_channels += 1
         return
     profiles = _contacts_by_sender(_list(value.get("contacts")))
-    for raw in _list(value.get("messages")):
+    for raw in _raw_list(value.get("messages")):
         message = _parse_message(raw, channel, profiles, contact_id)
         if message is None:
             out.ignored += 1
         else:
             out.messages.append(message)
-    for raw in _list(value.get("statuses")):
+    for raw in _raw_list(value.get("statuses")):
         status = _parse_status(raw, channel, contact_id)
         if status is None:
             out.ignored += 1
@@ -302,10 +305,15 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # "²".isdigit() is True
         return int(value)
     return None
 
 
 def _list(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _raw_list(value: Any) -> list[Any]:
+    """Items as sent, junk included, so junk is counted as ignored rather than silently dropped."""
+    return value if isinstance(value, list) else []

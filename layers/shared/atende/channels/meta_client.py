@@ -68,7 +68,7 @@ class MetaClient:
             response = self._http.post(self._messages_url, json=payload, headers=self._headers)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable("Graph API timed out") from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # transport failures and undecodable responses alike
             raise ProviderUnavailable(f"Graph API unreachable: {type(exc).__name__}") from exc
         try:
             doc = response.json()

@@ -176,10 +176,18 @@ class StatusUpdate:
 
 
 def _compact(value: Any) -> Any:
-    """Drop None/False/empty values so queue bodies stay small."""
+    """Drop None, False and empty containers/strings so queue bodies stay small.
+
+    Zero is a value (latitude 0.0, code 0), not absence; ``extra`` is provider content and is
+    kept exactly (an empty emoji means "reaction removed").
+    """
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v not in (None, False, "", {}, [])}
+        return {k: (v if k == "extra" else _compact(v)) for k, v in value.items() if not _absent(v)}
     return value
+
+
+def _absent(value: Any) -> bool:
+    return value is None or value is False or (isinstance(value, (str, dict, list)) and not value)
 
 
 class EnvelopeError(ValueError):

@@ -9,7 +9,7 @@ from typing import Any
 from atende.domain.messages import Provider
 from atende.domain.texts import DEFAULT_LANGUAGE
 
-TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 LLM_PROVIDERS = frozenset({"auto", "openai", "gemini", "local"})
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -32,7 +32,7 @@ class Tenant:
     texts: dict[str, str] = field(default_factory=dict)  # overrides of domain.texts keys
 
     def __post_init__(self) -> None:
-        if not TENANT_ID_PATTERN.match(self.tenant_id):
+        if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):  # not match(): "$" accepts a trailing newline
             raise ValueError("tenant_id must be 2-63 chars of a-z, 0-9 and '-'")
         if self.llm_provider not in LLM_PROVIDERS:
             raise ValueError(f"llm_provider must be one of {sorted(LLM_PROVIDERS)}")
