@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -85,10 +86,15 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        """Stop every thread and server; moto's in-process state is reset for the next stack."""
         self._stop.set()
         for thread in self._threads:
             if thread.name == "processor-poller":
                 thread.join(timeout=self.poll_wait_seconds + 5)
+        import httpx
+
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"http://{HOST}:{self.aws_port}/moto-api/reset", timeout=5)
         for server in reversed(self._servers):
             if hasattr(server, "server_close"):
                 server.shutdown()

@@ -75,8 +75,11 @@ def log_output() -> Iterator[Any]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
+    level = logger.log_level
+    logger.setLevel(logging.INFO)  # the level the template deploys with, whatever ran before
     logger.addHandler(handler)
     try:
         yield stream
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
