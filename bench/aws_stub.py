@@ -43,7 +43,7 @@ def item_key(key: Mapping[str, Any]) -> str:
 
 
 class CannedAws:
-    """GetSecretValue, GetItem and SendMessageBatch answered from memory; every call counted.
+    """GetSecretValue, BatchGetSecretValue, GetItem and SendMessageBatch answered from memory; every call counted.
 
     ``secrets`` maps SecretId to SecretString; ``items`` maps ``item_key(Key)`` to the item in
     DynamoDB JSON. Unknown secrets and keys get the same answers AWS would give.
@@ -66,6 +66,7 @@ class CannedAws:
         not reach an existing client.
         """
         events.register("before-send.secrets-manager.GetSecretValue", self._get_secret_value)
+        events.register("before-send.secrets-manager.BatchGetSecretValue", self._batch_get_secret_value)
         events.register("before-send.dynamodb.GetItem", self._get_item)
         events.register("before-send.sqs.SendMessageBatch", self._send_message_batch)
 
@@ -75,8 +76,24 @@ class CannedAws:
         if secret_id not in self.secrets:
             error = {"__type": "ResourceNotFoundException", "message": "Secrets Manager can't find the specified secret."}
             return _response(request, error, 400)
-        doc = {"ARN": secret_id, "Name": secret_id, "SecretString": self.secrets[secret_id], "VersionId": "bench", "VersionStages": ["AWSCURRENT"]}
+        doc = {
+            "ARN": secret_id,
+            "Name": secret_id,
+            "SecretString": self.secrets[secret_id],
+            "VersionId": "bench",
+            "VersionStages": ["AWSCURRENT"],
+        }
         return _response(request, doc)
+
+    def _batch_get_secret_value(self, request: Any, **_: Any) -> AWSResponse:
+        self.calls["secretsmanager.BatchGetSecretValue"] += 1
+        values, errors = [], []
+        for secret_id in json.loads(request.body)["SecretIdList"]:
+            if secret_id in self.secrets:
+                values.append({"ARN": secret_id, "Name": secret_id, "SecretString": self.secrets[secret_id], "VersionId": "bench"})
+            else:
+                errors.append({"SecretId": secret_id, "ErrorCode": "ResourceNotFoundException", "Message": "not found"})
+        return _response(request, {"SecretValues": values, "Errors": errors})
 
     def _get_item(self, request: Any, **_: Any) -> AWSResponse:
         self.calls["dynamodb.GetItem"] += 1

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from local.functions import function_dir
-from local.template import load_template
-
 from bench.coldstart_child import MARKER
 from bench.layout import Layout, build_layout
 from bench.profiles import Profile
 from bench.scenario import MetaText, signed_event, webhook_environment, webhook_scenario
 from bench.stats import ratio, summary
+from local.functions import function_dir
+from local.template import load_template
 
 GOAL = 1.3
 FUNCTION = "WebhookFunction"
@@ -35,11 +35,12 @@ _DEAD_PROXY = "http://127.0.0.1:9"
 NOTE = (
     "Each run is a fresh `python -I -S -B` with sys.path = function/, layer/python/, runtime/ under "
     "build/bench (deps installed for this machine's architecture, all bytecode precompiled with "
-    "unchecked-hash). wall = perf_counter around subprocess.run of the whole child (interpreter start "
-    "and exit included); in_process = from the first line of the child script. Floor: import boto3 + "
+    "unchecked-hash). wall = perf_counter around subprocess.run of the whole child (process spawn and "
+    "interpreter start included; the child leaves with os._exit right after reporting, since a Lambda "
+    "container is not torn down after its first answer); in_process = from the first line of the child script. Floor: import boto3 + "
     "Session().client('sqs'). Handler: import the function module + one signed Meta text event -> 200, "
     "AWS answered at botocore before-send (signing and parsing still run). One discarded warm-up per "
-    "contender; contenders alternate order every round. x86_64 figures; Lambda's arm64 CPUs differ."
+    f"contender; contenders alternate order every round. Measured on {platform.machine()}; Lambda runs arm64."
 )
 
 

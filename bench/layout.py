@@ -4,7 +4,10 @@ Mirrors what a Lambda container has on sys.path, in Lambda's order:
 
 - ``function/``      the CodeUri (/var/task),
 - ``layer/python/``  the shared layer: its requirements plus the atende package (/opt/python),
-- ``runtime/``       boto3 as the python3.13 runtime provides it (/var/runtime).
+- ``runtime/``       boto3 as the python3.13 runtime provides it (/var/runtime),
+
+plus ``aws_stub.py`` at the root, off sys.path, which the cold-start child loads by path.
+Whatever the layer ships shadows the runtime's copy (boto3/botocore today), as it does in Lambda.
 
 Dependencies are installed for THIS machine (Lambda runs arm64; import cost is what we are
 after, not the wheels), from uv's cache only unless downloads are allowed. Everything is
@@ -27,7 +30,7 @@ from local.template import ROOT
 BUILD_DIR = ROOT / "build" / "bench"
 LAYER_SOURCE = ROOT / "layers" / "shared"
 REQUIREMENTS = LAYER_SOURCE / "requirements.txt"
-# The boto3 the python3.13 Lambda runtime ships (kept equal to requirements/dev.txt).
+# The boto3 the python3.13 Lambda runtime ships: what the function sees when the layer has none.
 RUNTIME_BOTO3 = "boto3==1.44.5"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
 

@@ -20,7 +20,7 @@ class Profile:
 
 FULL = Profile(
     name="full",
-    cold_runs=15,
+    cold_runs=25,
     warm_messages=2000,
     warmup_messages=200,
     normalise_messages=5000,

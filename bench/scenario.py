@@ -13,16 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.events import http_api_event
-from local.provision import ACCOUNT_ID, Created, Stack
-from local.seed import DEMO
-from local.template import ROOT, load_template
-
 from atende.channels.meta import sign_meta_body
 from atende.domain.messages import Provider
 from atende.domain.tenants import Channel
 from atende.store.tenants import TenantDirectory
 from bench.aws_stub import item_key
+from local.events import http_api_event
+from local.provision import ACCOUNT_ID, Created, Stack
+from local.seed import DEMO
+from local.template import ROOT, load_template
 
 REGION = "us-east-1"
 STAGE = "dev"
@@ -36,14 +35,12 @@ FIXTURE = ROOT / "tests" / "fixtures" / "meta" / "text.json"
 
 # What the Lambda runtime adds to a function's own variables, minus anything real: fake
 # credentials, and config-file paths that do not exist (a Lambda container has none).
-_RUNTIME_ENV = {
+RUNTIME_ENV = {
     "AWS_REGION": REGION,
     "AWS_DEFAULT_REGION": REGION,
     "AWS_ACCESS_KEY_ID": "ASIABENCHFAKEACCESSKEY",
     "AWS_SECRET_ACCESS_KEY": "bench-fake-secret-access-key",
     "AWS_SESSION_TOKEN": "bench-fake-session-token",
-    "AWS_LAMBDA_FUNCTION_NAME": f"atende-{STAGE}-WebhookFunction",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
     "AWS_CONFIG_FILE": str(ROOT / "build" / "bench" / "no-such-aws-config"),
     "AWS_SHARED_CREDENTIALS_FILE": str(ROOT / "build" / "bench" / "no-such-aws-credentials"),
     "AWS_EC2_METADATA_DISABLED": "true",
@@ -54,12 +51,16 @@ def webhook_environment() -> dict[str, str]:
     """WebhookFunction's variables exactly as template.yaml resolves them, plus the runtime's."""
     fakes = {
         "AtendeTable": Created("AWS::DynamoDB::Table", TABLE_NAME, {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{TABLE_NAME}"}),
-        "InboundQueue": Created("AWS::SQS::Queue", QUEUE_URL, {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{QUEUE_NAME}", "QueueName": QUEUE_NAME}),
+        "InboundQueue": Created(
+            "AWS::SQS::Queue", QUEUE_URL, {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{QUEUE_NAME}", "QueueName": QUEUE_NAME}
+        ),
         "MetaSecret": Created("AWS::SecretsManager::Secret", META_SECRET_ARN),
         "PseudonymSecret": Created("AWS::SecretsManager::Secret", PSEUDONYM_SECRET_ARN),
     }
     stack = Stack(load_template(), STAGE, REGION, fakes, {})
-    return {**stack.function_environment("WebhookFunction"), **_RUNTIME_ENV}
+    memory = stack.function("WebhookFunction").get("MemorySize", 128)
+    lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": f"atende-{STAGE}-WebhookFunction", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory)}
+    return {**stack.function_environment("WebhookFunction"), **RUNTIME_ENV, **lambda_env}
 
 
 def apply_environment(env: Mapping[str, str]) -> None:

@@ -22,7 +22,8 @@ def _ingress() -> MetaIngress:
     return build_ingress(WebhookSettings.from_env())
 
 
-@logger.inject_lambda_context(clear_state=True)
+# No clear_state: this handler appends no per-request keys, so there is no state to leak.
+@logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
@@ -44,9 +45,16 @@ def _route(event: dict[str, Any]) -> HttpResponse:
     if method == "GET":
         return _ingress().subscribe(_query(event))
     if method == "POST":
-        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-        return _ingress().receive(_raw_body(event), headers.get("x-hub-signature-256"))
+        return _ingress().receive(_raw_body(event), _header(event, "x-hub-signature-256"))
     return HttpResponse(405, '{"error":"method_not_allowed"}')
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    headers = event.get("headers") or {}
+    value = headers.get(name)  # HTTP API (payload v2) delivers header names lower-cased
+    if value is None:  # other front doors (Function URLs behind proxies, tests) may not
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
 
 
 def _query(event: dict[str, Any]) -> dict[str, str]:

@@ -86,7 +86,12 @@ def test_no_secret_value_is_in_plain_environment_variables(template):
 def test_webhook_policy_is_least_privilege(template):
     [policy] = template["Resources"]["WebhookFunction"]["Properties"]["Policies"]
     actions = sorted(a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
-    assert actions == ["dynamodb:GetItem", "secretsmanager:GetSecretValue", "sqs:SendMessage"]
+    assert actions == [
+        "dynamodb:GetItem",
+        "secretsmanager:BatchGetSecretValue",
+        "secretsmanager:GetSecretValue",
+        "sqs:SendMessage",
+    ]
 
 
 def test_outputs_include_the_webhook_url(template):

@@ -180,7 +180,10 @@ def test_unreadable_secret_answers_503_not_500(pipeline, monkeypatch):
     assert pipeline.queued() == []
 
 
-def test_logs_carry_no_phone_number_name_or_text(pipeline, capsys, log_output):
+def test_logs_carry_no_phone_number_name_or_text_even_at_debug(pipeline, capsys, log_output):
+    from atende.observability import logger
+
+    logger.setLevel("DEBUG")  # the fixture restores the level
     pipeline.deliver(fixture_bytes("meta/text.json"))
     out = capsys.readouterr().out + log_output.getvalue()
     assert "inbound enqueued" in out

@@ -25,7 +25,7 @@ def build_ingress(settings: WebhookSettings) -> MetaIngress:
         settings,
         TenantDirectory(settings.table_name, cache_seconds=settings.cache_seconds),
         InboundQueue(settings.inbound_queue_url),
-        SecretStore(max_age=settings.cache_seconds),
+        SecretStore(max_age=settings.cache_seconds, prefetch=(settings.meta_secret_id, settings.pseudonym_secret_id)),
     )
 
 

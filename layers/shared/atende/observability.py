@@ -9,12 +9,16 @@ webhook's cold start.
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-# Service and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE (template Globals).
-logger = Logger()
-metrics = Metrics()
+# Service and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE
+# (template Globals). Powertools resolves them once, at construction: the fallbacks keep a module
+# imported before the environment is set (tools, tests) from emitting namespace-less metrics.
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "atende")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Atende")
 
 
 def count(name: str, value: float = 1) -> None:

@@ -58,7 +58,7 @@ def verify_meta_signature(raw_body: bytes, header_value: str | None, app_secret:
         raise SignatureInvalid("no app secret configured")
     if not header_value.startswith(_SIGNATURE_PREFIX):
         raise SignatureInvalid("X-Hub-Signature-256 has no sha256= prefix")
-    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    expected = hmac.digest(app_secret.encode(), raw_body, "sha256").hex()  # one-shot C implementation
     if not hmac.compare_digest(expected, header_value[len(_SIGNATURE_PREFIX) :].strip().lower()):
         raise SignatureInvalid("X-Hub-Signature-256 does not match the body")
 

@@ -8,7 +8,7 @@ add types faster than we ship.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -146,8 +146,24 @@ class InboundMessage:
         return f"{self.tenant_id}#{self.contact.contact_id}"
 
     def to_json(self) -> str:
-        body = asdict(self)
-        return json.dumps({"v": ENVELOPE_VERSION, "kind": "message", "message": _compact(body)}, separators=(",", ":"))
+        body: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "channel_id": self.channel_id,
+            "provider": self.provider.value,
+            "provider_message_id": self.provider_message_id,
+            "contact": _fields(self.contact),
+            "timestamp": self.timestamp,
+            "type": self.type.value,
+        }
+        # Hand-built rather than dataclasses.asdict (a deep copy): this runs once per message on
+        # the webhook's hot path.
+        optional = {"text": self.text, "media": self.media, "context": self.context, "referral": self.referral}
+        for key, value in optional.items():
+            if value is not None and value != "":
+                body[key] = value if isinstance(value, str) else _fields(value)
+        if self.extra:
+            body["extra"] = self.extra
+        return json.dumps({"v": ENVELOPE_VERSION, "kind": "message", "message": body}, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,18 +188,17 @@ class StatusUpdate:
         return f"{self.provider_message_id}:{self.status.value}"
 
     def to_json(self) -> str:
-        return json.dumps({"v": ENVELOPE_VERSION, "kind": "status", "status": _compact(asdict(self))}, separators=(",", ":"))
+        body = _fields(self)
+        body["contact"] = _fields(self.contact)
+        return json.dumps({"v": ENVELOPE_VERSION, "kind": "status", "status": body}, separators=(",", ":"))
 
 
-def _compact(value: Any) -> Any:
-    """Drop None, False and empty containers/strings so queue bodies stay small.
+def _fields(obj: Any) -> dict[str, Any]:
+    """A flat dataclass's non-absent fields (absent = None, False, empty string).
 
-    Zero is a value (latitude 0.0, code 0), not absence; ``extra`` is provider content and is
-    kept exactly (an empty emoji means "reaction removed").
+    Zero is a value (latitude 0.0, code 0), not absence. Enum members serialise as their value.
     """
-    if isinstance(value, dict):
-        return {k: (v if k == "extra" else _compact(v)) for k, v in value.items() if not _absent(v)}
-    return value
+    return {name: getattr(obj, name) for name in obj.__slots__ if not _absent(getattr(obj, name))}
 
 
 def _absent(value: Any) -> bool:

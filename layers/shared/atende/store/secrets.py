@@ -11,12 +11,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 from atende.errors import ConfigError, StoreError
 from atende.store import aws
 
+_UNREADABLE = ("ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure")
+
 
 class SecretStore:
-    def __init__(self, client: Any | None = None, *, max_age: float = 300.0, clock: Any = time.monotonic) -> None:
+    """JSON secrets with a per-container cache.
+
+    ``prefetch`` names secrets that are always needed together (the webhook's app secret and
+    pseudonym key): a miss on one fetches all of them in a single BatchGetSecretValue — one
+    round trip instead of several on every cold start and cache expiry.
+    """
+
+    def __init__(
+        self, client: Any | None = None, *, max_age: float = 300.0, clock: Any = time.monotonic, prefetch: tuple[str, ...] = ()
+    ) -> None:
         self._client = client
         self._max_age = max_age
         self._clock = clock
+        self._prefetch = prefetch
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
 
     def get_json(self, secret_id: str) -> dict[str, str]:
@@ -24,25 +36,45 @@ class SecretStore:
         hit = self._cache.get(secret_id)
         if hit and now - hit[0] < self._max_age:
             return hit[1]
+        if secret_id in self._prefetch and len(self._prefetch) > 1:
+            self._fetch_batch(now)
+            return self._cache[secret_id][1]
         client = self._client or aws.client("secretsmanager")
         try:
             raw = client.get_secret_value(SecretId=secret_id)["SecretString"]
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if code in ("ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure"):
+            if code in _UNREADABLE:
                 raise ConfigError(f"secret {secret_id} cannot be read ({code})") from exc
             raise StoreError(f"Secrets Manager error {code}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"Secrets Manager unreachable: {type(exc).__name__}") from exc
+        self._cache[secret_id] = (now, _parse(secret_id, raw))
+        return self._cache[secret_id][1]
+
+    def _fetch_batch(self, now: float) -> None:
+        client = self._client or aws.client("secretsmanager")
         try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise ConfigError(f"secret {secret_id} is not a JSON object") from exc
-        if not isinstance(value, dict):
-            raise ConfigError(f"secret {secret_id} is not a JSON object")
-        parsed = {str(k): str(v) for k, v in value.items() if v is not None}
-        self._cache[secret_id] = (now, parsed)
-        return parsed
+            response = client.batch_get_secret_value(SecretIdList=list(self._prefetch))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _UNREADABLE:
+                raise ConfigError(f"secrets {self._prefetch} cannot be read ({code})") from exc
+            raise StoreError(f"Secrets Manager error {code}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"Secrets Manager unreachable: {type(exc).__name__}") from exc
+        for error in response.get("Errors", []):
+            code = error.get("ErrorCode")
+            if code in _UNREADABLE:
+                raise ConfigError(f"secret {error.get('SecretId')} cannot be read ({code})")
+            raise StoreError(f"Secrets Manager error {code}")
+        for value in response.get("SecretValues", []):
+            # Ids may be given as ARN or name; the answer carries both.
+            secret_id = next(s for s in self._prefetch if s in (value.get("ARN"), value.get("Name")))
+            self._cache[secret_id] = (now, _parse(secret_id, value.get("SecretString", "")))
+        missing = [s for s in self._prefetch if s not in self._cache]
+        if missing:
+            raise ConfigError(f"secrets {missing} were not returned")
 
     def get_field(self, secret_id: str, field: str) -> str:
         value = self.get_json(secret_id).get(field, "")
@@ -61,3 +93,13 @@ class SecretStore:
                 raise StoreError("Secrets Manager error") from exc
             client.create_secret(Name=secret_id, SecretString=body)
         self._cache.pop(secret_id, None)
+
+
+def _parse(secret_id: str, raw: str) -> dict[str, str]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"secret {secret_id} is not a JSON object") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"secret {secret_id} is not a JSON object")
+    return {str(k): str(v) for k, v in value.items() if v is not None}

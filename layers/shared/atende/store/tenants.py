@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -14,6 +15,7 @@ from atende.store.dynamo import from_attrs, store_error, to_attrs
 from atende.store.keys import channel_key, tenant_key
 
 _MISSING = object()
+T = TypeVar("T")
 
 
 class TenantDirectory:
@@ -29,16 +31,14 @@ class TenantDirectory:
         return self._client or aws.client("dynamodb")
 
     def channel(self, provider: Provider, external_id: str) -> Channel | None:
-        item = self._cached_get(("channel", provider.value, external_id), channel_key(provider.value, external_id))
-        return Channel.from_item(item) if item else None
+        return self._cached(("channel", provider.value, external_id), channel_key(provider.value, external_id), Channel.from_item)
 
     def channel_by_id(self, channel_id: str) -> Channel | None:
         provider, _, external_id = channel_id.partition(":")
         return self.channel(Provider(provider), external_id)
 
     def tenant(self, tenant_id: str) -> Tenant | None:
-        item = self._cached_get(("tenant", tenant_id), tenant_key(tenant_id))
-        return Tenant.from_item(item) if item else None
+        return self._cached(("tenant", tenant_id), tenant_key(tenant_id), Tenant.from_item)
 
     def put_tenant(self, tenant: Tenant) -> None:
         item = {
@@ -76,7 +76,8 @@ class TenantDirectory:
         except (ClientError, BotoCoreError) as exc:
             raise store_error(exc, "PutItem") from exc
 
-    def _cached_get(self, cache_key: tuple[str, ...], key: dict[str, str]) -> dict[str, Any] | None:
+    def _cached(self, cache_key: tuple[str, ...], key: dict[str, str], build: Callable[[dict[str, Any]], T]) -> T | None:
+        """The built domain object, cached (the webhook asks for the same channel on every message)."""
         now = self._clock()
         hit = self._cache.get(cache_key)
         if hit and now - hit[0] < self._ttl:
@@ -85,7 +86,8 @@ class TenantDirectory:
             response = self._ddb.get_item(TableName=self._table, Key=to_attrs(key))
         except (ClientError, BotoCoreError) as exc:
             raise store_error(exc, "GetItem") from exc
-        item = from_attrs(response.get("Item")) or None
+        item = from_attrs(response.get("Item"))
+        value = build(item) if item else None
         # Negative results are cached too: an unknown number hammering the webhook costs one read per TTL.
-        self._cache[cache_key] = (now, item if item else _MISSING)
-        return item
+        self._cache[cache_key] = (now, value if value is not None else _MISSING)
+        return value
