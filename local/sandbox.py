@@ -154,9 +154,8 @@ def _error(code: int, message: str, kind: str = "OAuthException") -> dict[str, A
     return {"error": {"message": f"(#{code}) {message}", "type": kind, "code": code, "fbtrace_id": "ASandboxTrace"}}
 
 
-def status_webhook(phone_number_id: str, message_id: str, recipient: str, status: str, timestamp: int) -> bytes:
-    """A Meta status callback body for one of our messages, serialised like Meta does (ASCII)."""
-    recipient_key = "recipient_user_id" if "." in recipient else "recipient_id"
+def meta_envelope(phone_number_id: str, value: dict[str, Any]) -> bytes:
+    """A Meta webhook body around one ``value``, serialised like Meta does (compact ASCII JSON)."""
     doc = {
         "object": "whatsapp_business_account",
         "entry": [
@@ -167,7 +166,7 @@ def status_webhook(phone_number_id: str, message_id: str, recipient: str, status
                         "value": {
                             "messaging_product": "whatsapp",
                             "metadata": {"display_phone_number": "551140028922", "phone_number_id": phone_number_id},
-                            "statuses": [{"id": message_id, "status": status, "timestamp": str(timestamp), recipient_key: recipient}],
+                            **value,
                         },
                         "field": "messages",
                     }
@@ -175,4 +174,12 @@ def status_webhook(phone_number_id: str, message_id: str, recipient: str, status
             }
         ],
     }
-    return json.dumps(doc, separators=(",", ":")).encode()
+    # ensure_ascii: Meta escapes non-ASCII as \uXXXX and signs exactly those bytes.
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def status_webhook(phone_number_id: str, message_id: str, recipient: str, status: str, timestamp: int) -> bytes:
+    """A Meta status callback for one of our messages."""
+    recipient_key = "recipient_user_id" if "." in recipient else "recipient_id"
+    status_doc = {"id": message_id, "status": status, "timestamp": str(timestamp), recipient_key: recipient}
+    return meta_envelope(phone_number_id, {"statuses": [status_doc]})

@@ -87,7 +87,6 @@ def test_webhook_policy_is_least_privilege(template):
     [policy] = template["Resources"]["WebhookFunction"]["Properties"]["Policies"]
     actions = sorted(a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
     assert actions == [
-        "dynamodb:GetItem",
         "secretsmanager:BatchGetSecretValue",
         "secretsmanager:GetSecretValue",
         "sqs:SendMessage",

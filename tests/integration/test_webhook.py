@@ -58,7 +58,7 @@ def test_signed_text_is_accepted_and_queued_once_with_conversation_group_and_mes
     [queued] = pipeline.queued()
     message = queued["body"]["message"]
     assert queued["attributes"]["MessageDeduplicationId"] == TEXT_ID
-    assert queued["attributes"]["MessageGroupId"] == f"{DEMO.tenant_id}#{message['contact']['contact_id']}"
+    assert queued["attributes"]["MessageGroupId"] == f"meta:{DEMO.phone_number_id}#{message['contact']['contact_id']}"
     assert message["contact"]["contact_id"].startswith("c_")
     assert DEMO.customer_wa_id not in queued["attributes"]["MessageGroupId"]
     assert message["text"] == "Olá! Vocês abrem no domingo? 🥐"
@@ -125,10 +125,13 @@ def test_unknown_route_and_method(pipeline):
 # --- POST: routing ------------------------------------------------------------------------
 
 
-def test_unknown_phone_number_id_is_acknowledged_and_ignored(pipeline, capsys):
+def test_unknown_phone_number_id_is_acknowledged_then_dropped_by_the_processor(pipeline, capsys):
+    # The webhook reads no tenant data: it accepts Meta's signed delivery for any number...
     response = pipeline.deliver(fixture_bytes("meta/unknown_phone_number.json"))
     assert response["statusCode"] == 200
-    assert json.loads(response["body"]) == {"received": 0, "statuses": 0}
+    # ...and the processor, which owns routing, drops it with a metric and answers nobody.
+    assert [r.failed for r in pipeline.runner.drain()] == [[]]
+    assert pipeline.sandbox.calls == []
     assert pipeline.queued() == []
     assert '"InboundUnknownChannel":[1.0]' in capsys.readouterr().out
 

@@ -9,7 +9,6 @@ from atende.errors import ConfigError
 
 QUEUE_URL = "https://sqs.sa-east-1.amazonaws.com/123456789012/atende-dev-inbound.fifo"
 WEBHOOK_ENV = {
-    "TABLE_NAME": "atende-dev",
     "INBOUND_QUEUE_URL": QUEUE_URL,
     "META_SECRET_ID": "atende/dev/meta",
     "PSEUDONYM_SECRET_ID": "atende/dev/pseudonym",
@@ -27,7 +26,6 @@ PROCESSOR_ENV = {
 def test_webhook_settings_defaults() -> None:
     # Given only the required variables / When / Then
     assert WebhookSettings.from_env(WEBHOOK_ENV) == WebhookSettings(
-        table_name="atende-dev",
         inbound_queue_url=QUEUE_URL,
         meta_secret_id="atende/dev/meta",
         pseudonym_secret_id="atende/dev/pseudonym",

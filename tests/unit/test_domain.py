@@ -126,18 +126,18 @@ PHONE = "5511987654321"
 
 
 def test_pseudonym_is_stable_across_releases() -> None:
-    # Given the same key, tenant and sender / When / Then: the exact id stored in every key so far
+    # Given the same key and sender / When / Then: the exact id stored in every key so far
     # (changing the derivation would orphan every existing conversation).
-    assert pseudonymous_contact_id(KEY, "padaria-pao-quente", PHONE) == "c_bbaxlru5vgicgqoqqu3acuiifa"
-    assert pseudonymous_contact_id(KEY, "padaria-pao-quente", PHONE) == pseudonymous_contact_id(KEY, "padaria-pao-quente", PHONE)
+    assert pseudonymous_contact_id(KEY, PHONE) == "c_uthis3lcxixs266xrblw3zq7vb"
+    assert pseudonymous_contact_id(KEY, PHONE) == pseudonymous_contact_id(KEY, PHONE)
 
 
-def test_pseudonym_differs_per_tenant_key_and_sender() -> None:
+def test_pseudonym_differs_per_key_and_sender() -> None:
     ids = {
-        pseudonymous_contact_id(KEY, "padaria-pao-quente", PHONE),
-        pseudonymous_contact_id(KEY, "doceria-da-ana", PHONE),
-        pseudonymous_contact_id(b"outra-chave", "padaria-pao-quente", PHONE),
-        pseudonymous_contact_id(KEY, "padaria-pao-quente", "BR.1029384756102938"),
+        pseudonymous_contact_id(KEY, PHONE),
+        pseudonymous_contact_id(b"outra-chave", PHONE),
+        pseudonymous_contact_id(KEY, "BR.1029384756102938"),
+        pseudonymous_contact_id(KEY, "553188887766"),
     }
     assert len(ids) == 4
 
@@ -145,7 +145,7 @@ def test_pseudonym_differs_per_tenant_key_and_sender() -> None:
 @pytest.mark.parametrize("sender", [PHONE, "553188887766", "BR.1029384756102938"])
 def test_pseudonym_format_reveals_nothing(sender: str) -> None:
     # When
-    contact_id = pseudonymous_contact_id(KEY, "padaria-pao-quente", sender)
+    contact_id = pseudonymous_contact_id(KEY, sender)
 
     # Then "c_" + 26 lowercase base32 chars, with no 4-digit run of the sender id in it
     assert re.fullmatch(r"c_[a-z2-7]{26}", contact_id)
@@ -155,7 +155,7 @@ def test_pseudonym_format_reveals_nothing(sender: str) -> None:
 
 def test_pseudonym_refuses_an_empty_key() -> None:
     with pytest.raises(ValueError, match=r"^pseudonym key must not be empty$"):
-        pseudonymous_contact_id(b"", "padaria-pao-quente", PHONE)
+        pseudonymous_contact_id(b"", PHONE)
 
 
 # --- bot texts ---------------------------------------------------------------------------------

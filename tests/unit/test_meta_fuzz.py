@@ -12,14 +12,11 @@ from hypothesis import strategies as st
 
 from atende.channels.meta import sign_meta_body
 from atende.config import WebhookSettings
-from atende.domain.messages import Provider
-from atende.domain.tenants import Channel
 from atende.observability import metrics
 from atende.service.ingress import MetaIngress
 
 SECRET = "fuzz-app-secret"
 FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "meta").glob("*.json"))
-CHANNEL = Channel(tenant_id="padaria-pao-quente", provider=Provider.META, external_id="100000000000001")
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -36,19 +33,12 @@ class Secrets:
         return {"app_secret": SECRET, "verify_token": "vt", "key": "pseudonym-key"}[field]
 
 
-class Directory:
-    def channel(self, provider: Provider, external_id: str) -> Channel | None:
-        return CHANNEL if external_id == CHANNEL.external_id else None
-
-
 def ingress(queue: MemoryQueue) -> MetaIngress:
     # The handler's @log_metrics flushes once per invocation; here there is no handler, so drop
     # what the previous example recorded (Powertools auto-flushes at 100 metrics).
     metrics.clear_metrics()
-    settings_ = WebhookSettings(
-        table_name="t", inbound_queue_url="q", meta_secret_id="m", pseudonym_secret_id="p", max_body_bytes=256 * 1024
-    )
-    return MetaIngress(settings_, Directory(), queue, Secrets())
+    settings_ = WebhookSettings(inbound_queue_url="q", meta_secret_id="m", pseudonym_secret_id="p", max_body_bytes=256 * 1024)
+    return MetaIngress(settings_, queue, Secrets())
 
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
@@ -87,9 +77,10 @@ def test_signed_structural_mutations_of_real_payloads_never_5xx(fixture, path, r
     assert response.status in (200, 400)
     if response.status == 400:
         assert queue.items == []
-    for item in queue.items:  # whatever was queued is a well-formed envelope for a known tenant
+    for item in queue.items:  # whatever was queued is a well-formed envelope of the payload's channel
         envelope = json.loads(item.body)
-        assert envelope["v"] == 1 and envelope[envelope["kind"]]["tenant_id"] == CHANNEL.tenant_id
+        assert envelope["v"] == 1 and envelope[envelope["kind"]]["channel_id"].startswith("meta:")
+        assert item.group_id.startswith(envelope[envelope["kind"]]["channel_id"] + "#c_")
 
 
 @FUZZ

@@ -40,9 +40,9 @@ def resolve(phone_number_id: str) -> Channel | None:
     return CHANNEL if phone_number_id == PHONE_NUMBER_ID else None
 
 
-def contact_id(tenant_id: str, sender_id: str) -> str:
+def contact_id(sender_id: str) -> str:
     """Deterministic stand-in for the keyed pseudonym: shows exactly which id was used as the key."""
-    return f"c:{tenant_id}:{sender_id}"
+    return f"c:{sender_id}"
 
 
 def parse(doc: dict[str, Any]) -> MetaDelivery:
@@ -51,9 +51,9 @@ def parse(doc: dict[str, Any]) -> MetaDelivery:
 
 # The pseudonym key is the reply address: wa_id exactly as received when Meta gives it, else the BSUID;
 # statuses carry the same address (recipient_id), so a reply and its statuses share one contact.
-MARIANA = ContactRef(contact_id=f"c:{TENANT}:5511987654321", wa_id="5511987654321", user_id="BR.1029384756102938", name="Mariana Souza")
+MARIANA = ContactRef(contact_id="c:5511987654321", wa_id="5511987654321", user_id="BR.1029384756102938", name="Mariana Souza")
 MARIANA_AS_RECIPIENT = ContactRef(contact_id=MARIANA.contact_id, wa_id="5511987654321", user_id="BR.1029384756102938")
-JOAO = ContactRef(contact_id=f"c:{TENANT}:553188887766", wa_id="553188887766", name="João Pereira")
+JOAO = ContactRef(contact_id="c:553188887766", wa_id="553188887766", name="João Pereira")
 
 
 def message(provider_message_id: str, contact: ContactRef, timestamp: int, type_: MessageType, **fields: Any) -> InboundMessage:
@@ -164,7 +164,7 @@ EXPECTED: dict[str, MetaDelivery] = {
         messages=[
             message(
                 "wamid.HBgUQlIuNTU2Njc3ODg5OTAwMTEyMhUCABIYFjNFQjBGRkVFRERDQ0JCQUE5OTg4AA==",
-                ContactRef(contact_id=f"c:{TENANT}:BR.5566778899001122", user_id="BR.5566778899001122", name="Ana"),
+                ContactRef(contact_id="c:BR.5566778899001122", user_id="BR.5566778899001122", name="Ana"),
                 1763723100,
                 MessageType.TEXT,
                 text="Oi, vocês fazem entrega?",
@@ -394,7 +394,7 @@ def test_queue_envelope_is_compact_json() -> None:
             "channel_id": CHANNEL_ID,
             "provider": "meta",
             "provider_message_id": "wamid.HBgMNTUzMTg4ODg3NzY2FQIAEhgUM0FBQjEyMzQ1Njc4OTBBQkNERUYA",
-            "contact": {"contact_id": f"c:{TENANT}:553188887766", "wa_id": "553188887766", "name": "João Pereira"},
+            "contact": {"contact_id": "c:553188887766", "wa_id": "553188887766", "name": "João Pereira"},
             "timestamp": 1763722860,
             "type": "text",
             "text": "Quanto custa o bolo de cenoura?",

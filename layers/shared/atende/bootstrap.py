@@ -12,7 +12,6 @@ from atende.config import ProcessorSettings, WebhookSettings
 from atende.service.ingress import MetaIngress
 from atende.store.queue import InboundQueue
 from atende.store.secrets import SecretStore
-from atende.store.tenants import TenantDirectory
 
 if TYPE_CHECKING:
     import httpx
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 def build_ingress(settings: WebhookSettings) -> MetaIngress:
     return MetaIngress(
         settings,
-        TenantDirectory(settings.table_name, cache_seconds=settings.cache_seconds),
         InboundQueue(settings.inbound_queue_url),
         SecretStore(max_age=settings.cache_seconds, prefetch=(settings.meta_secret_id, settings.pseudonym_secret_id)),
     )
@@ -37,6 +35,7 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
     from atende.llm import ChatModel, LlmKeys, LlmOptions, select_chat_model
     from atende.service.replies import ReplyPolicy, ReplyService
     from atende.store.conversations import ConversationStore
+    from atende.store.tenants import TenantDirectory
 
     secrets = SecretStore(max_age=settings.cache_seconds)
     provider_http = http_client or httpx.Client(timeout=settings.provider_timeout_seconds)

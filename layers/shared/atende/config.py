@@ -45,20 +45,18 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
-    table_name: str
     inbound_queue_url: str
     meta_secret_id: str
     pseudonym_secret_id: str
     # Meta documents payloads up to 3 MB; anything larger is not a genuine delivery.
     max_body_bytes: int = 3 * 1024 * 1024
-    # Channel routing and secrets are cached per warm container; 5 min bounds staleness after an edit.
+    # Secrets are cached per warm container; 5 min bounds staleness after a rotation.
     cache_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
         env = os.environ if env is None else env
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
             inbound_queue_url=_required(env, "INBOUND_QUEUE_URL"),
             meta_secret_id=_required(env, "META_SECRET_ID"),
             pseudonym_secret_id=_required(env, "PSEUDONYM_SECRET_ID"),

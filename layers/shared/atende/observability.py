@@ -17,8 +17,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 # Service and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE
 # (template Globals). Powertools resolves them once, at construction: the fallbacks keep a module
 # imported before the environment is set (tools, tests) from emitting namespace-less metrics.
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "atende")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Atende")
+_SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "atende"
+logger = Logger(service=_SERVICE)
+# The `service` dimension is what the template's alarms filter on.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Atende", service=_SERVICE)
 
 
 def count(name: str, value: float = 1) -> None:

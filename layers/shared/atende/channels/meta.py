@@ -86,7 +86,7 @@ class MetaDelivery:
 
 
 ChannelResolver = Callable[[str], Channel | None]
-ContactIdFactory = Callable[[str, str], str]  # (tenant_id, sender_id) -> pseudonymous id
+ContactIdFactory = Callable[[str], str]  # sender id (wa_id or BSUID) -> pseudonymous contact id
 
 
 def decode_json(raw_body: bytes) -> dict[str, Any]:
@@ -102,7 +102,9 @@ def decode_json(raw_body: bytes) -> dict[str, Any]:
 def parse_meta_webhook(doc: dict[str, Any], resolve_channel: ChannelResolver, contact_id: ContactIdFactory) -> MetaDelivery:
     """Normalise every ``entry × changes × messages/statuses/errors`` of one delivery.
 
-    Routing is by ``metadata.phone_number_id`` (one app webhook serves many numbers). The
+    Each change is attributed to the channel of its ``metadata.phone_number_id`` (one app
+    webhook serves many numbers); ``resolve_channel`` may answer an unrouted channel (tenant
+    unknown yet) or None to drop the change as not ours. The
     envelope must have the documented shape (else MalformedPayload → 400); individual items
     that make no sense are counted as ignored rather than failing the whole delivery, because a
     4xx would make Meta drop (or retry) the good items along with the bad one.
@@ -161,9 +163,7 @@ def _contacts_by_sender(contacts: list[dict[str, Any]]) -> dict[str, dict[str, A
     return by_id
 
 
-def _sender_contact(
-    tenant_id: str, wa_id: str | None, user_id: str | None, name: str | None, contact_id: ContactIdFactory
-) -> ContactRef | None:
+def _sender_contact(wa_id: str | None, user_id: str | None, name: str | None, contact_id: ContactIdFactory) -> ContactRef | None:
     # Key on the address we reply to: wa_id when Meta gives it (exactly as received), else the
     # BSUID. Status callbacks carry that same address (recipient_id / recipient_user_id), so a
     # reply and its statuses always land in the same contact partition. A customer who adopts
@@ -171,7 +171,7 @@ def _sender_contact(
     key = wa_id or user_id
     if not key:
         return None
-    return ContactRef(contact_id=contact_id(tenant_id, key), wa_id=wa_id, user_id=user_id, name=name)
+    return ContactRef(contact_id=contact_id(key), wa_id=wa_id, user_id=user_id, name=name)
 
 
 def _parse_message(raw: Any, channel: Channel, profiles: dict[str, dict[str, Any]], contact_id: ContactIdFactory) -> InboundMessage | None:
@@ -184,7 +184,7 @@ def _parse_message(raw: Any, channel: Channel, profiles: dict[str, dict[str, Any
     user_id = user_id or _str(profile.get("user_id"))
     wa_id = wa_id or _str(profile.get("wa_id"))
     name = _str((profile.get("profile") or {}).get("name")) if isinstance(profile.get("profile"), dict) else None
-    contact = _sender_contact(channel.tenant_id, wa_id, user_id, name, contact_id)
+    contact = _sender_contact(wa_id, user_id, name, contact_id)
     timestamp = _int(raw.get("timestamp"))
     if not message_id or contact is None or timestamp is None:
         return None
@@ -277,7 +277,7 @@ def _parse_status(raw: Any, channel: Channel, contact_id: ContactIdFactory) -> S
     if not isinstance(raw, dict):
         return None
     message_id = _str(raw.get("id"))
-    contact = _sender_contact(channel.tenant_id, _str(raw.get("recipient_id")), _str(raw.get("recipient_user_id")), None, contact_id)
+    contact = _sender_contact(_str(raw.get("recipient_id")), _str(raw.get("recipient_user_id")), None, contact_id)
     timestamp = _int(raw.get("timestamp"))
     if not message_id or contact is None or timestamp is None:
         return None

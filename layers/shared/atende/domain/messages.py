@@ -8,7 +8,7 @@ add types faster than we ship.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -126,7 +126,7 @@ class Referral:
 
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
-    tenant_id: str
+    tenant_id: str | None  # None until the processor routes the channel to its tenant
     channel_id: str
     provider: Provider
     provider_message_id: str
@@ -142,12 +142,14 @@ class InboundMessage:
 
     @property
     def group_id(self) -> str:
-        """SQS FIFO MessageGroupId: per-conversation order, parallel conversations."""
-        return f"{self.tenant_id}#{self.contact.contact_id}"
+        """SQS FIFO MessageGroupId: per-conversation order (a channel belongs to one tenant)."""
+        return f"{self.channel_id}#{self.contact.contact_id}"
+
+    def routed_to(self, tenant_id: str) -> InboundMessage:
+        return replace(self, tenant_id=tenant_id)
 
     def to_json(self) -> str:
         body: dict[str, Any] = {
-            "tenant_id": self.tenant_id,
             "channel_id": self.channel_id,
             "provider": self.provider.value,
             "provider_message_id": self.provider_message_id,
@@ -163,12 +165,14 @@ class InboundMessage:
                 body[key] = value if isinstance(value, str) else _fields(value)
         if self.extra:
             body["extra"] = self.extra
+        if self.tenant_id is not None:
+            body["tenant_id"] = self.tenant_id
         return json.dumps({"v": ENVELOPE_VERSION, "kind": "message", "message": body}, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
-    tenant_id: str
+    tenant_id: str | None  # None until the processor routes the channel to its tenant
     channel_id: str
     provider: Provider
     provider_message_id: str  # the id of OUR outbound message
@@ -180,7 +184,12 @@ class StatusUpdate:
 
     @property
     def group_id(self) -> str:
-        return f"{self.tenant_id}#{self.contact.contact_id}"
+        # Same group as the customer's messages: a status is processed after the reply it
+        # refers to has been committed.
+        return f"{self.channel_id}#{self.contact.contact_id}"
+
+    def routed_to(self, tenant_id: str) -> StatusUpdate:
+        return replace(self, tenant_id=tenant_id)
 
     @property
     def dedup_id(self) -> str:
@@ -227,7 +236,7 @@ def parse_envelope(body: str) -> InboundMessage | StatusUpdate:
 
 def _message_from_dict(d: dict[str, Any]) -> InboundMessage:
     return InboundMessage(
-        tenant_id=d["tenant_id"],
+        tenant_id=d.get("tenant_id"),
         channel_id=d["channel_id"],
         provider=Provider(d["provider"]),
         provider_message_id=d["provider_message_id"],
@@ -244,7 +253,7 @@ def _message_from_dict(d: dict[str, Any]) -> InboundMessage:
 
 def _status_from_dict(d: dict[str, Any]) -> StatusUpdate:
     return StatusUpdate(
-        tenant_id=d["tenant_id"],
+        tenant_id=d.get("tenant_id"),
         channel_id=d["channel_id"],
         provider=Provider(d["provider"]),
         provider_message_id=d["provider_message_id"],

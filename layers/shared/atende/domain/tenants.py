@@ -62,9 +62,13 @@ class Tenant:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """One WhatsApp connection of a tenant. ``external_id`` is the Meta phone_number_id."""
+    """One WhatsApp connection of a tenant. ``external_id`` is the Meta phone_number_id.
 
-    tenant_id: str
+    ``tenant_id`` is None for an *unrouted* channel: what the Meta webhook knows from a payload
+    before the processor looks the number up in the registry (see ``unrouted``).
+    """
+
+    tenant_id: str | None
     provider: Provider
     external_id: str
     display_phone_number: str | None = None
@@ -74,6 +78,10 @@ class Channel:
     @property
     def channel_id(self) -> str:
         return f"{self.provider.value}:{self.external_id}"
+
+    @classmethod
+    def unrouted(cls, provider: Provider, external_id: str) -> Channel:
+        return cls(tenant_id=None, provider=provider, external_id=external_id)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Channel:

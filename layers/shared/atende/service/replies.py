@@ -84,9 +84,16 @@ class ReplyService:
     def handle(self, body: str, attempt: Attempt) -> str:
         """Process one queue body; returns the outcome. Raises to have SQS retry the record."""
         item = parse_envelope(body)  # EnvelopeError propagates: a poison message ends in the DLQ
+        # Routing happens here, not in the webhook: only the processor reads (and caches) the
+        # channel registry.
+        channel = self._directory.channel_by_id(item.channel_id)
+        if channel is None or channel.tenant_id is None:
+            count("InboundUnknownChannel")
+            logger.info("no tenant owns this channel; dropping", extra={"channel_id": item.channel_id})
+            return "unknown_channel"
         if isinstance(item, StatusUpdate):
-            return self._record_status(item)
-        return self._answer(item, attempt)
+            return self._record_status(item.routed_to(channel.tenant_id))
+        return self._answer(item.routed_to(channel.tenant_id), channel, attempt)
 
     # --- statuses ------------------------------------------------------------------------
 
@@ -107,15 +114,14 @@ class ReplyService:
 
     # --- messages ------------------------------------------------------------------------
 
-    def _answer(self, message: InboundMessage, attempt: Attempt) -> str:
+    def _answer(self, message: InboundMessage, channel: Channel, attempt: Attempt) -> str:
         logger.append_keys(
             provider_message_id=message.provider_message_id, contact_id=message.contact.contact_id, tenant_id=message.tenant_id
         )
-        tenant = self._directory.tenant(message.tenant_id)
-        channel = self._directory.channel_by_id(message.channel_id)
-        if tenant is None or channel is None or channel.tenant_id != tenant.tenant_id:
-            count("InboundOrphaned")  # tenant or channel removed after the webhook routed it
-            logger.warning("tenant or channel no longer exists; dropping")
+        tenant = self._directory.tenant(str(message.tenant_id))
+        if tenant is None:
+            count("InboundOrphaned")  # the channel points at a tenant that was removed
+            logger.warning("channel's tenant no longer exists; dropping")
             return "orphaned"
 
         now = int(self._clock())

@@ -42,13 +42,8 @@ class SecretStore:
         client = self._client or aws.client("secretsmanager")
         try:
             raw = client.get_secret_value(SecretId=secret_id)["SecretString"]
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in _UNREADABLE:
-                raise ConfigError(f"secret {secret_id} cannot be read ({code})") from exc
-            raise StoreError(f"Secrets Manager error {code}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"Secrets Manager unreachable: {type(exc).__name__}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, secret_id) from exc
         self._cache[secret_id] = (now, _parse(secret_id, raw))
         return self._cache[secret_id][1]
 
@@ -56,18 +51,10 @@ class SecretStore:
         client = self._client or aws.client("secretsmanager")
         try:
             response = client.batch_get_secret_value(SecretIdList=list(self._prefetch))
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in _UNREADABLE:
-                raise ConfigError(f"secrets {self._prefetch} cannot be read ({code})") from exc
-            raise StoreError(f"Secrets Manager error {code}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"Secrets Manager unreachable: {type(exc).__name__}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, ", ".join(self._prefetch)) from exc
         for error in response.get("Errors", []):
-            code = error.get("ErrorCode")
-            if code in _UNREADABLE:
-                raise ConfigError(f"secret {error.get('SecretId')} cannot be read ({code})")
-            raise StoreError(f"Secrets Manager error {code}")
+            raise _error_for(error.get("ErrorCode"), str(error.get("SecretId")))
         for value in response.get("SecretValues", []):
             # Ids may be given as ARN or name; the answer carries both.
             secret_id = next(s for s in self._prefetch if s in (value.get("ARN"), value.get("Name")))
@@ -103,3 +90,16 @@ def _parse(secret_id: str, raw: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ConfigError(f"secret {secret_id} is not a JSON object")
     return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _translate(exc: Exception, secret_id: str) -> Exception:
+    if isinstance(exc, ClientError):
+        return _error_for(exc.response.get("Error", {}).get("Code"), secret_id)
+    return StoreError(f"Secrets Manager unreachable: {type(exc).__name__}")
+
+
+def _error_for(code: str | None, secret_id: str) -> Exception:
+    """Missing or forbidden secrets are deployment problems; anything else may pass."""
+    if code in _UNREADABLE:
+        return ConfigError(f"secret {secret_id} cannot be read ({code})")
+    return StoreError(f"Secrets Manager error {code}")
