@@ -75,7 +75,7 @@ def _ours() -> Callable[[Delivery], object]:
     def resolve(_phone_number_id: str) -> Channel:
         return channel
 
-    def contact_id(_tenant_id: str, sender_id: str) -> str:
+    def contact_id(sender_id: str) -> str:
         return sender_id
 
     def normalise(delivery: Delivery) -> object:

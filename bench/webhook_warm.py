@@ -106,14 +106,12 @@ def _ingress_without_send() -> Any:
     from atende.service.ingress import MetaIngress
     from atende.store.queue import InboundQueue
     from atende.store.secrets import SecretStore
-    from atende.store.tenants import TenantDirectory
 
     # build_ingress offers no way to pass a client, so this wires the same parts by hand; the
-    # secrets and the channel still come through the stubbed session (cached after warm-up).
+    # secrets still come through the stubbed session (cached after warm-up).
     settings = WebhookSettings.from_env()
     ingress = MetaIngress(
         settings,
-        TenantDirectory(settings.table_name, cache_seconds=settings.cache_seconds),
         InboundQueue(settings.inbound_queue_url, client=_DiscardingSqs()),
         SecretStore(max_age=settings.cache_seconds),
     )
