@@ -34,7 +34,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         count("WebhookUnavailable")
         logger.exception("webhook could not process the delivery", extra={"error": type(exc).__name__})
         response = HttpResponse(503, '{"error":"temporarily_unavailable"}')
-    return {"statusCode": response.status, "headers": response.headers, "body": response.body}
+    return {"statusCode": response.status, "headers": dict(response.headers), "body": response.body}
 
 
 def _route(event: dict[str, Any]) -> HttpResponse:

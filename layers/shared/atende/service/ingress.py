@@ -11,9 +11,11 @@ start, no throttling turned into 5xx for Meta, and no table access in this funct
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Protocol
 
 from atende.channels import meta
@@ -34,11 +36,14 @@ class Queue(Protocol):
     def enqueue(self, items: list[QueueItem]) -> None: ...
 
 
+_JSON = MappingProxyType({"content-type": "application/json"})
+
+
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     status: int
     body: str
-    headers: dict[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
+    headers: Mapping[str, str] = _JSON
 
 
 @lru_cache(maxsize=4096)
@@ -115,7 +120,7 @@ class MetaIngress:
         # DEBUG, not INFO: formatting a JSON record costs more than verifying and parsing the
         # message (`make bench`), statuses triple the volume, and the processor logs each message
         # at INFO with its correlation id. Counts are in the metrics above.
-        if delivery.messages:
+        if delivery.messages and logger.log_level <= logging.DEBUG:  # don't build the extras for nothing
             logger.debug(
                 "inbound enqueued",
                 extra={
