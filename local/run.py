@@ -32,6 +32,8 @@ Talk to it as Meta would — a signed webhook:
   curl -sS -X POST {stack.webhook_url} -H 'Content-Type: application/json' -H "X-Hub-Signature-256: sha256=$SIG" --data-raw "$BODY"
   curl -sS http://127.0.0.1:{stack.graph_port}/sandbox/outbox
 
+Send the same curl again: it is a redelivery of the same message id, and gets no second reply.
+
 Or in another terminal:  make demo          (plays a short conversation against this stack)
                          make say TEXT='Quanto custa o bolo de cenoura?'
 Press Ctrl-C to stop.

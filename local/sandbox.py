@@ -135,9 +135,9 @@ class GraphSandbox:
                     self._reply(404, _error(100, "Unknown path components"))
 
             def _reply(self, status: int, doc: dict[str, Any]) -> None:
-                data = json.dumps(doc).encode()
+                data = json.dumps(doc, ensure_ascii=False, indent=1).encode()  # read by people too
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", "application/json; charset=utf-8")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
