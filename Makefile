@@ -68,7 +68,7 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP) ## measure cold start, warm CPU and round trips; writes bench/results/latest.json
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 $(SAM_STAMP):
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found"; exit 1; }
