@@ -51,7 +51,7 @@ class QueueRunner:
         if not messages:
             return BatchResult(0, [], {"batchItemFailures": []})
         event = sqs_event(messages, queue_arn=self._arn)
-        result = self._handler(event, LambdaContext(function_name="ProcessorFunction", timeout_seconds=180))
+        result = self._handler(event, LambdaContext(function_name="ProcessorFunction", timeout_seconds=300))
         failed = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

@@ -16,9 +16,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from atende.bootstrap import build_reply_service
 from atende.config import ProcessorSettings
+from atende.domain.messages import EnvelopeError
 from atende.errors import AtendeError
 from atende.observability import count, logger, metrics
 from atende.service.replies import Attempt, ReplyService
+from atende.store.queue import dead_letter
 
 tracer = Tracer()
 batch = SqsFifoPartialProcessor(skip_group_on_error=True)
@@ -26,9 +28,10 @@ batch = SqsFifoPartialProcessor(skip_group_on_error=True)
 # "successful", Lambda does not retry the whole batch, and our per-record backoff still applies.
 batch.raise_on_entire_batch_failure = False
 
-# Leave this much of the invocation for the last record's writes; a record started later than
-# that is failed up front (and retried) rather than cut off by the timeout mid-reply.
-_SAFETY_MARGIN_MS = 30_000
+# A record is started only with at least a worst-case record's time left (~90 s: LLM 3 x 20 s +
+# backoff, two Graph calls, DynamoDB retries); later ones are failed up front and retried after a
+# short backoff rather than cut off by the timeout mid-reply.
+_SAFETY_MARGIN_MS = 100_000
 _RETRY_BASE_SECONDS = 15
 _RETRY_MAX_SECONDS = 900
 
@@ -58,6 +61,18 @@ def record_handler(record: SQSRecord) -> str:
     logger.set_correlation_id(record.attributes.message_deduplication_id)
     try:
         outcome = _service().handle(record.body, attempt)
+    except EnvelopeError:
+        # Poison: no retry can parse it. Dead-letter it now so its conversation's later messages
+        # are not failed (FIFO order) until they dead-letter too.
+        dead_letter(
+            _settings().dead_letter_queue_url,
+            record.body,
+            group_id=record.attributes.message_group_id or "poison",
+            dedup_id=record.attributes.message_deduplication_id or record.message_id,
+        )
+        count("RecordDeadLettered")
+        logger.error("unreadable queue message moved to the DLQ", extra={"message_id": record.message_id})
+        return "dead_lettered"
     except Exception as exc:
         count("RecordFailed")
         logger.warning(

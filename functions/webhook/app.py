@@ -72,4 +72,6 @@ def _raw_body(event: dict[str, Any]) -> bytes:
             return base64.b64decode(body, validate=True)
         except ValueError:
             return b"\x00invalid-base64"  # fails the signature check (403), never a 500
-    return body.encode("utf-8")
+    # surrogatepass: a body with a lone surrogate cannot be Meta's (ASCII) JSON; encode it anyway
+    # so it fails the signature check (403) instead of raising (500).
+    return body.encode("utf-8", "surrogatepass")

@@ -343,17 +343,52 @@ def test_one_failing_conversation_neither_blocks_others_nor_loses_its_order(pipe
     assert "domingo" in mariana_replies[0] and "feriado" in mariana_replies[1]
 
 
-def test_poison_message_dead_letters_without_blocking_other_conversations(stack, pipeline):
+def test_poison_message_is_dead_lettered_at_once_and_its_conversation_carries_on(stack, pipeline, capsys):
+    # Given an unreadable message queued ahead of a valid one, in the same conversation
+    raw = fixture_bytes("meta/text.json", timestamp=now())
+    pipeline.deliver(raw)
+    [queued] = pipeline.queued()
+    group = queued["attributes"]["MessageGroupId"]
     sqs = boto3.client("sqs")
     url = stack.resources["InboundQueue"].ref
-    sqs.send_message(
-        QueueUrl=url, MessageBody='{"v":1,"kind":"message","message":{}}', MessageGroupId="x#poison", MessageDeduplicationId="poison-1"
-    )
-    pipeline.deliver(fixture_bytes("meta/text.json", timestamp=now()))
-    pipeline.runner.drain()
+    sqs.purge_queue(QueueUrl=url)
+    poison = '{"v":1,"kind":"message","message":{}}'
+    sqs.send_message(QueueUrl=url, MessageBody=poison, MessageGroupId=group, MessageDeduplicationId="poison-1")
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(queued["body"]), MessageGroupId=group, MessageDeduplicationId=TEXT_ID)
+    # When the processor drains the queue
+    results = pipeline.runner.drain()
+    # Then the poison went to the DLQ on its first delivery and the valid message was answered
+    assert [r.failed for r in results] == [[]]
     assert len(pipeline.sandbox.sent) == 1
     [dead] = pipeline.dead_letters()
-    assert dead["Body"] == '{"v":1,"kind":"message","message":{}}'
+    assert dead["Body"] == poison
+    assert '"RecordDeadLettered":[1.0]' in capsys.readouterr().out
+
+
+def test_a_failed_commit_after_the_send_is_retried_without_a_second_reply(stack, pipeline, monkeypatch):
+    # Given a commit that fails once after Meta accepted the reply (throttling, a conflict...)
+    from atende.errors import StoreError
+
+    calls = {"n": 0}
+    original = ConversationStore.complete_inbound
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreError("DynamoDB TransactWriteItems failed: ProvisionedThroughputExceededException")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConversationStore, "complete_inbound", flaky)
+    raw = fixture_bytes("meta/text.json", timestamp=now())
+    cid = contact_id(pipeline, raw)
+    # When SQS redelivers the failed record
+    results = pipeline.runner.drain()
+    # Then the retry commits what was already sent: one reply, recorded once
+    assert [len(r.failed) for r in results] == [1, 0]
+    [reply] = pipeline.sandbox.sent
+    items = {i["SK"]: i for i in store(stack).contact_items(DEMO.tenant_id, cid)}
+    assert items[f"MSG#IN#{TEXT_ID}"]["replied_with"] == [reply.message_id]
+    assert items[f"MSG#OUT#{reply.message_id}"]["text"] == reply.text
 
 
 # --- statuses -----------------------------------------------------------------------------

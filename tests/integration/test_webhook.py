@@ -199,3 +199,17 @@ def test_base64_flag_with_invalid_base64_is_rejected_as_bad_signature(pipeline):
     event["isBase64Encoded"] = True
     event["body"] = "%%%not-base64%%%"
     assert call(pipeline, event)["statusCode"] == 403
+
+
+@pytest.mark.parametrize("signature", ["sha256=é" + "0" * 63, "sha256=\u0661" * 2, "sha256=" + "ff" * 31 + "ﬀ"])
+def test_non_ascii_signature_is_a_403_not_a_crash(pipeline, signature):
+    event = signed_meta_event(fixture_bytes("meta/text.json"), signature=signature)
+    assert call(pipeline, event)["statusCode"] == 403
+    assert pipeline.queued() == []
+
+
+def test_body_with_a_lone_surrogate_is_a_403_not_a_crash(pipeline):
+    event = signed_meta_event(fixture_bytes("meta/text.json"))
+    event["body"] = event["body"].replace("domingo", "domingo\ud800")
+    assert call(pipeline, event)["statusCode"] == 403
+    assert pipeline.queued() == []

@@ -8,6 +8,7 @@ from atende.config import ProcessorSettings, WebhookSettings
 from atende.errors import ConfigError
 
 QUEUE_URL = "https://sqs.sa-east-1.amazonaws.com/123456789012/atende-dev-inbound.fifo"
+DLQ_URL = "https://sqs.sa-east-1.amazonaws.com/123456789012/atende-dev-dead-letters.fifo"
 WEBHOOK_ENV = {
     "INBOUND_QUEUE_URL": QUEUE_URL,
     "META_SECRET_ID": "atende/dev/meta",
@@ -17,6 +18,7 @@ PROCESSOR_ENV = {
     "TABLE_NAME": "atende-dev",
     "IDEMPOTENCY_TABLE_NAME": "atende-dev-idempotency",
     "INBOUND_QUEUE_URL": QUEUE_URL,
+    "DEAD_LETTER_QUEUE_URL": DLQ_URL,
     "META_SECRET_ID": "atende/dev/meta",
     "LLM_SECRET_ID": "atende/dev/llm",
     "MEDIA_BUCKET": "atende-dev-media-123456789012",
@@ -40,6 +42,7 @@ def test_processor_settings_defaults() -> None:
         table_name="atende-dev",
         idempotency_table_name="atende-dev-idempotency",
         inbound_queue_url=QUEUE_URL,
+        dead_letter_queue_url=DLQ_URL,
         meta_secret_id="atende/dev/meta",
         llm_secret_id="atende/dev/llm",
         media_bucket="atende-dev-media-123456789012",
@@ -48,7 +51,7 @@ def test_processor_settings_defaults() -> None:
         openai_base_url=None,
         gemini_base_url=None,
         max_receive_count=5,
-        claim_lease_seconds=180,
+        claim_lease_seconds=300,
         dedup_ttl_days=8,
         llm_timeout_seconds=20,
         llm_max_retries=2,

@@ -70,6 +70,7 @@ class ProcessorSettings:
     table_name: str
     idempotency_table_name: str
     inbound_queue_url: str
+    dead_letter_queue_url: str
     meta_secret_id: str
     llm_secret_id: str
     media_bucket: str
@@ -82,7 +83,7 @@ class ProcessorSettings:
     max_receive_count: int = 5
     # A claim on an inbound message is a lease; it must outlive one invocation (= function timeout)
     # so a crashed invocation's claim expires before SQS makes the message visible again.
-    claim_lease_seconds: int = 180
+    claim_lease_seconds: int = 300
     # Meta redelivers webhooks for up to 7 days; one extra day of margin.
     dedup_ttl_days: int = 8
     llm_timeout_seconds: int = 20
@@ -97,6 +98,7 @@ class ProcessorSettings:
             table_name=_required(env, "TABLE_NAME"),
             idempotency_table_name=_required(env, "IDEMPOTENCY_TABLE_NAME"),
             inbound_queue_url=_required(env, "INBOUND_QUEUE_URL"),
+            dead_letter_queue_url=_required(env, "DEAD_LETTER_QUEUE_URL"),
             meta_secret_id=_required(env, "META_SECRET_ID"),
             llm_secret_id=_required(env, "LLM_SECRET_ID"),
             media_bucket=_required(env, "MEDIA_BUCKET"),
@@ -105,7 +107,7 @@ class ProcessorSettings:
             openai_base_url=_optional(env, "OPENAI_BASE_URL"),
             gemini_base_url=_optional(env, "GEMINI_BASE_URL"),
             max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 5, minimum=1),
-            claim_lease_seconds=_int(env, "CLAIM_LEASE_SECONDS", 180, minimum=1),
+            claim_lease_seconds=_int(env, "CLAIM_LEASE_SECONDS", 300, minimum=1),
             dedup_ttl_days=_int(env, "DEDUP_TTL_DAYS", 8, minimum=7),
             llm_timeout_seconds=_int(env, "LLM_TIMEOUT_SECONDS", 20, minimum=1),
             llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2),

@@ -58,8 +58,11 @@ def verify_meta_signature(raw_body: bytes, header_value: str | None, app_secret:
         raise SignatureInvalid("no app secret configured")
     if not header_value.startswith(_SIGNATURE_PREFIX):
         raise SignatureInvalid("X-Hub-Signature-256 has no sha256= prefix")
+    offered = header_value[len(_SIGNATURE_PREFIX) :].strip().lower()
+    if not offered.isascii():  # compare_digest refuses non-ASCII str; no genuine signature has any
+        raise SignatureInvalid("X-Hub-Signature-256 is not hex")
     expected = hmac.digest(app_secret.encode(), raw_body, "sha256").hex()  # one-shot C implementation
-    if not hmac.compare_digest(expected, header_value[len(_SIGNATURE_PREFIX) :].strip().lower()):
+    if not hmac.compare_digest(expected, offered):
         raise SignatureInvalid("X-Hub-Signature-256 does not match the body")
 
 

@@ -8,6 +8,7 @@ idempotency key to close it — and checkpoints keep it to a single part.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,8 +126,12 @@ class ReplyService:
             return "orphaned"
 
         now = int(self._clock())
-        ttl_days = max(self._policy.dedup_ttl_days, tenant.retention_days)
-        claim = self._conversations.claim_inbound(message, now=now, lease_seconds=self._policy.claim_lease_seconds, ttl_days=ttl_days)
+        # The claim only guards against redelivery (Meta retries for 7 days); the messages
+        # themselves follow the tenant's retention.
+        claim = self._conversations.claim_inbound(
+            message, now=now, lease_seconds=self._policy.claim_lease_seconds, ttl_days=self._policy.dedup_ttl_days
+        )
+        ttl_days = tenant.retention_days
         if claim.state is ClaimState.DUPLICATE:
             count("InboundDuplicate")
             logger.info("already answered; skipping redelivery")
@@ -168,47 +173,56 @@ class ReplyService:
             # Blue ticks + typing indicator while the model thinks (Meta hides it on our reply).
             self._mark_read(messenger, message)
         user_turn = Turn("user", _user_text(message), message.timestamp)
-        parts, kind = list(claim.reply_parts), "reply"
+        parts, kind = list(claim.reply_parts), claim.reply_kind
         if not parts:
             parts, kind = self._compose(message, tenant, profile, user_turn, attempt)
         if len(parts) > 1 and not claim.reply_parts:
-            claim = self._conversations.checkpoint_reply(message, claim, parts, ())
+            claim = self._conversations.checkpoint_reply(message, claim, parts, (), kind)
 
         sent: list[str] = list(claim.sent_ids)
+        try:
+            outcome = self._deliver(messenger, message, parts, kind, sent, claim)
+            records = [OutboundRecord(pid, parts[i], kind) for i, pid in enumerate(sent)]
+            memory = None
+            if kind == "reply" and sent:
+                reply_turn = Turn("assistant", "\n".join(parts[: len(sent)]), int(self._clock()))
+                memory = remember(profile.memory, [user_turn, reply_turn], tenant.memory_turns)
+            return complete(profile, Completion(outcome, records, memory))
+        except Exception:
+            if len(sent) > len(claim.sent_ids):
+                # Parts went out but the commit (or a later part) failed: record what was sent
+                # before the claim is released, so the retry commits instead of answering twice.
+                with contextlib.suppress(Exception):
+                    self._conversations.checkpoint_reply(message, claim, parts, sent, kind)
+            raise
+
+    def _deliver(self, messenger: Messenger, message: InboundMessage, parts: list[str], kind: str, sent: list[str], claim: Claim) -> str:
+        """Send the parts not sent yet, appending their ids to ``sent``; returns the outcome."""
         outcome = {"reply": "replied", "apology": "apology", "notice": "unsupported"}[kind]
         for index in range(len(sent), len(parts)):
             try:
                 result = messenger.send_text(message.contact.reply_address, parts[index])
             except OutsideServiceWindow:
                 count("ReplyFailedOutsideWindow")
-                outcome = "outside_window"
-                break
+                return "outside_window"
             except ProviderAuthError:
                 raise
             except ProviderRejected as exc:
                 count("ReplyRejected")
                 logger.warning("provider rejected the reply", extra={"code": exc.code})
-                outcome = "rejected"
-                break
+                return "rejected"
             except AtendeError as exc:
                 if exc.is_transient:
                     count("ProviderRateLimited" if isinstance(exc, ProviderRateLimited) else "ProviderUnavailable")
                 raise
             sent.append(str(result.message_id))
-            if len(parts) > 1 and index < len(parts) - 1:
-                claim = self._conversations.checkpoint_reply(message, claim, parts, sent)
-
-        records = [OutboundRecord(pid, parts[i], kind) for i, pid in enumerate(sent)]
-        memory = None
-        if kind == "reply" and sent:
-            reply_turn = Turn("assistant", "\n".join(parts[: len(sent)]), int(self._clock()))
-            memory = remember(profile.memory, [user_turn, reply_turn], tenant.memory_turns)
-        if sent:
-            count("ReplySent")
-            count("ReplyParts", len(sent))
-        if kind == "apology" and sent:
-            count("ReplyApologySent")
-        return complete(profile, Completion(outcome, records, memory))
+            count("ReplySent" if index == 0 else "ReplyExtraPart")
+            if kind == "apology":
+                count("ReplyApologySent")
+            if index < len(parts) - 1:
+                # Before the next part: a crash from here on re-sends at most that part.
+                self._conversations.checkpoint_reply(message, claim, parts, sent, kind)
+        return outcome
 
     def _compose(
         self, message: InboundMessage, tenant: Tenant, profile: Profile, user_turn: Turn, attempt: Attempt

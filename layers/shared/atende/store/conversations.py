@@ -43,8 +43,9 @@ class ClaimState(StrEnum):
 class Claim:
     state: ClaimState
     token: str = ""
-    reply_parts: tuple[str, ...] = ()  # checkpointed reply (multi-part), reused on resume
+    reply_parts: tuple[str, ...] = ()  # checkpointed reply, reused on resume (never regenerated)
     sent_ids: tuple[str, ...] = ()  # provider ids of the parts already delivered
+    reply_kind: str = "reply"  # reply | apology | notice, of the checkpointed parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,9 @@ class ConversationStore:
             raise store_error(exc, "UpdateItem") from exc
         item = from_attrs(response.get("Attributes"))
         state = ClaimState.NEW if int(item.get("claims", 1)) == 1 else ClaimState.RESUMED
-        return Claim(state, token, tuple(item.get("reply_parts") or ()), tuple(item.get("sent_ids") or ()))
+        return Claim(
+            state, token, tuple(item.get("reply_parts") or ()), tuple(item.get("sent_ids") or ()), item.get("reply_kind") or "reply"
+        )
 
     def release_claim(self, message: InboundMessage, claim: Claim) -> None:
         """Give the lease back after a failure so SQS's retry is not turned away as in-flight."""
@@ -141,16 +144,19 @@ class ConversationStore:
                 ExpressionAttributeValues=to_attrs({":zero": 0, ":token": claim.token, ":done": "done"}),
             )
 
-    def checkpoint_reply(self, message: InboundMessage, claim: Claim, parts: Sequence[str], sent_ids: Sequence[str]) -> Claim:
+    def checkpoint_reply(
+        self, message: InboundMessage, claim: Claim, parts: Sequence[str], sent_ids: Sequence[str], kind: str = "reply"
+    ) -> Claim:
+        """Record the reply and the parts already sent, so no retry regenerates or re-sends them."""
         try:
             self._ddb.update_item(
                 TableName=self._claims,
                 Key=to_attrs(claim_key(message)),
-                UpdateExpression="SET #status = :replying, reply_parts = :parts, sent_ids = :sent",
+                UpdateExpression="SET #status = :replying, reply_parts = :parts, sent_ids = :sent, reply_kind = :kind",
                 ConditionExpression="claim_token = :token",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_attrs(
-                    {":replying": "replying", ":parts": list(parts), ":sent": list(sent_ids), ":token": claim.token}
+                    {":replying": "replying", ":parts": list(parts), ":sent": list(sent_ids), ":kind": kind, ":token": claim.token}
                 ),
             )
         except ClientError as exc:
@@ -159,7 +165,7 @@ class ConversationStore:
             raise store_error(exc, "UpdateItem") from exc
         except BotoCoreError as exc:
             raise store_error(exc, "UpdateItem") from exc
-        return Claim(claim.state, claim.token, tuple(parts), tuple(sent_ids))
+        return Claim(claim.state, claim.token, tuple(parts), tuple(sent_ids), kind)
 
     def _get_claim(self, message: InboundMessage) -> dict[str, Any]:
         try:
@@ -199,7 +205,7 @@ class ConversationStore:
                     "TableName": self._claims,
                     "Key": to_attrs(claim_key(message)),
                     # The checkpointed reply text is dropped: a completed claim holds no content.
-                    "UpdateExpression": "SET #status = :done, completed_at = :now REMOVE reply_parts, sent_ids, lease_until",
+                    "UpdateExpression": "SET #status = :done, completed_at = :now REMOVE reply_parts, sent_ids, reply_kind, lease_until",
                     "ConditionExpression": "claim_token = :token",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": to_attrs({":done": "done", ":now": now, ":token": claim.token}),

@@ -61,3 +61,16 @@ def _dedup_id(value: str) -> str:
     import hashlib
 
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def dead_letter(queue_url: str, body: str, *, group_id: str, dedup_id: str, client: Any | None = None) -> None:
+    """Move a message that can never be processed straight to the DLQ (kept 14 days for an operator).
+
+    Waiting for SQS to dead-letter it after maxReceiveCount would fail, and finally dead-letter,
+    every later message of its conversation too (FIFO keeps them behind it).
+    """
+    client = client or aws.client("sqs")
+    try:
+        client.send_message(QueueUrl=queue_url, MessageBody=body, MessageGroupId=group_id, MessageDeduplicationId=_dedup_id(dedup_id))
+    except (ClientError, BotoCoreError) as exc:
+        raise StoreError(f"SQS SendMessage to the DLQ failed: {type(exc).__name__}") from exc
