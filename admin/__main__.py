@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(
         {
             "tenant_id": result.tenant_id,
+            "tenant": "created" if result.tenant_created else "existed (settings unchanged)",
             "channel_id": result.channel_id,
             "callback_url": webhook_url,
             "verify_token": result.verify_token,

@@ -40,3 +40,17 @@ def test_register_meta_stores_secrets_and_items_and_prints_the_verify_token(stac
 
     dump = json.dumps(boto3.client("dynamodb").scan(TableName=table)["Items"])
     assert "EAAG-tonho-token" not in dump and "tonho-app-secret" not in dump
+
+
+def test_connecting_a_second_number_keeps_the_tenant_settings(stack, capsys):
+    table, meta_secret = stack.resources["AtendeTable"].ref, stack.resources["MetaSecret"].ref
+    directory = TenantDirectory(table, cache_seconds=0)
+    before = directory.tenant("padaria-pao-quente")  # the demo tenant, seeded by the fixture
+    code = main(
+        ["register-meta", "--table-name", table, "--meta-secret-id", meta_secret, "--tenant", "padaria-pao-quente",
+         "--name", "Outro Nome", "--phone-number-id", "300000000000003", "--access-token", "-", "--llm-provider", "gemini"]
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["tenant"] == "existed (settings unchanged)"
+    assert directory.tenant("padaria-pao-quente") == before
+    assert directory.channel(Provider.META, "300000000000003").tenant_id == "padaria-pao-quente"

@@ -79,7 +79,7 @@ def test_no_secret_value_is_in_plain_environment_variables(template):
     for fn in ("WebhookFunction", "ProcessorFunction"):
         env.update(template["Resources"][fn]["Properties"]["Environment"]["Variables"])
     secret_like = {k for k in env if any(w in k for w in ("TOKEN", "SECRET", "KEY", "PASSWORD"))}
-    assert secret_like == {"META_SECRET_ID", "PSEUDONYM_SECRET_ID", "LLM_SECRET_ID"}  # ids, not values
+    assert secret_like == {"META_SECRET_ID", "META_TOKEN_SECRET_ID", "PSEUDONYM_SECRET_ID", "LLM_SECRET_ID"}  # ids, not values
     assert all(isinstance(env[k], dict) and "Ref" in env[k] for k in secret_like)
 
 
@@ -91,6 +91,16 @@ def test_webhook_policy_is_least_privilege(template):
         "secretsmanager:GetSecretValue",
         "sqs:SendMessage",
     ]
+
+
+def test_only_the_processor_can_read_the_graph_access_token(template):
+    def readable(fn):
+        [policy] = template["Resources"][fn]["Properties"]["Policies"]
+        return [r for st in policy["Statement"] if st["Action"] == "secretsmanager:GetSecretValue" for r in st["Resource"]]
+
+    assert {"Ref": "MetaTokenSecret"} not in readable("WebhookFunction")
+    assert {"Ref": "MetaTokenSecret"} in readable("ProcessorFunction")
+    assert {"Ref": "MetaSecret"} not in readable("ProcessorFunction")
 
 
 def test_outputs_include_the_webhook_url(template):

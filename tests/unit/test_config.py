@@ -19,7 +19,7 @@ PROCESSOR_ENV = {
     "IDEMPOTENCY_TABLE_NAME": "atende-dev-idempotency",
     "INBOUND_QUEUE_URL": QUEUE_URL,
     "DEAD_LETTER_QUEUE_URL": DLQ_URL,
-    "META_SECRET_ID": "atende/dev/meta",
+    "META_TOKEN_SECRET_ID": "atende/dev/meta-token",
     "LLM_SECRET_ID": "atende/dev/llm",
     "MEDIA_BUCKET": "atende-dev-media-123456789012",
 }
@@ -43,7 +43,7 @@ def test_processor_settings_defaults() -> None:
         idempotency_table_name="atende-dev-idempotency",
         inbound_queue_url=QUEUE_URL,
         dead_letter_queue_url=DLQ_URL,
-        meta_secret_id="atende/dev/meta",
+        meta_token_secret_id="atende/dev/meta-token",
         llm_secret_id="atende/dev/llm",
         media_bucket="atende-dev-media-123456789012",
         graph_api_base_url="https://graph.facebook.com",

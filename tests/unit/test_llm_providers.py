@@ -342,8 +342,10 @@ def _gemini_error(status: int, message: str, state: str) -> httpx.Response:
         (_gemini_error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED"), LlmUnavailable),
         (_gemini_error(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"), LlmRejected),
         (_gemini_error(403, "Permission denied.", "PERMISSION_DENIED"), LlmRejected),
+        # Neither 4xx nor 5xx: the SDK's APIError base class, which must not escape the adapter
+        (httpx.Response(302, json={"error": {"code": 302, "message": "Found", "status": "REDIRECT"}}), LlmUnavailable),
     ],
-    ids=["500", "503", "429", "400", "403"],
+    ids=["500", "503", "429", "400", "403", "302"],
 )
 def test_gemini_error_mapping_without_retries(response: httpx.Response, expected: type[Exception]) -> None:
     # Given a failing API and max_retries=0 (one attempt)

@@ -380,3 +380,23 @@ def test_retry_after_header_is_parsed_as_seconds(header: str | None, seconds: fl
     # Then
     assert isinstance(error, ProviderRateLimited)
     assert error.retry_after == seconds
+
+
+def test_text_with_a_lone_surrogate_is_sent_with_a_replacement_character() -> None:
+    # Given a reply that echoes a customer's malformed text (JSON allows "\\ud800" escapes)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"messaging_product": "whatsapp", "messages": [{"id": "wamid.X"}]})
+
+    client = MetaClient(
+        httpx.Client(transport=httpx.MockTransport(handler)),
+        base_url="https://graph.facebook.com",
+        api_version="v24.0",
+        phone_number_id="100000000000001",
+        access_token="token",
+    )
+    # When / Then it is sent, not an encoding crash
+    assert client.send_text("5511987654321", "Você disse: oi\ud800").message_id == "wamid.X"
+    assert json.loads(seen[0].content)["text"]["body"] == "Você disse: oi?"

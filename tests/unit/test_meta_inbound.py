@@ -438,3 +438,14 @@ def test_invalid_queue_envelope_is_an_envelope_error(body: str) -> None:
     # Given a poison queue body / When / Then
     with pytest.raises(EnvelopeError):
         parse_envelope(body)
+
+
+def test_lone_surrogates_in_text_are_replaced_so_the_envelope_encodes() -> None:
+    # Given a valid-JSON payload whose text carries an escaped lone surrogate
+    doc = fixture_json("meta/text.json")
+    doc["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "oi\ud800"
+    # When
+    [message] = parse(doc).messages
+    # Then the text is usable downstream (queue body, LLM, reply)
+    assert message.text == "oi?"
+    assert json.loads(message.to_json())["message"]["text"] == "oi?"

@@ -48,7 +48,7 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
     )
 
     def messenger_for(channel: Channel) -> MetaClient:
-        token = secrets.get_field(channel.access_token_secret_id or settings.meta_secret_id, "access_token")
+        token = secrets.get_field(channel.access_token_secret_id or settings.meta_token_secret_id, "access_token")
         return MetaClient(
             provider_http,
             base_url=settings.graph_api_base_url,

@@ -71,7 +71,7 @@ class ProcessorSettings:
     idempotency_table_name: str
     inbound_queue_url: str
     dead_letter_queue_url: str
-    meta_secret_id: str
+    meta_token_secret_id: str
     llm_secret_id: str
     media_bucket: str
     graph_api_base_url: str = DEFAULT_GRAPH_API_BASE_URL
@@ -99,7 +99,7 @@ class ProcessorSettings:
             idempotency_table_name=_required(env, "IDEMPOTENCY_TABLE_NAME"),
             inbound_queue_url=_required(env, "INBOUND_QUEUE_URL"),
             dead_letter_queue_url=_required(env, "DEAD_LETTER_QUEUE_URL"),
-            meta_secret_id=_required(env, "META_SECRET_ID"),
+            meta_token_secret_id=_required(env, "META_TOKEN_SECRET_ID"),
             llm_secret_id=_required(env, "LLM_SECRET_ID"),
             media_bucket=_required(env, "MEDIA_BUCKET"),
             graph_api_base_url=_optional(env, "GRAPH_API_BASE_URL") or DEFAULT_GRAPH_API_BASE_URL,

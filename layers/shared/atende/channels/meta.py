@@ -300,7 +300,13 @@ def _parse_status(raw: Any, channel: Channel, contact_id: ContactIdFactory) -> S
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    if value.isascii():
+        return value
+    # JSON allows escaped lone surrogates ("\\ud800"); they are not text and would make every
+    # later encode (queue body, LLM request, reply) fail. Replace them once, here.
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 def _int(value: Any) -> int | None:

@@ -46,7 +46,7 @@ class MetaClient:
             "recipient_type": "individual",
             **_recipient(to),
             "type": "text",
-            "text": {"preview_url": preview_url, "body": body},
+            "text": {"preview_url": preview_url, "body": valid_unicode(body)},
         }
         if reply_to:
             payload["context"] = {"message_id": reply_to}
@@ -79,6 +79,11 @@ class MetaClient:
                 raise ProviderUnavailable(f"Graph API answered {response.status_code} with a non-JSON body")
             return doc
         raise meta_error(response.status_code, doc, response.headers.get("retry-after"))
+
+
+def valid_unicode(text: str) -> str:
+    """Replace lone surrogates (valid JSON escapes, invalid text) so the body can be encoded."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _recipient(address: str) -> dict[str, str]:

@@ -72,7 +72,7 @@ class Channel:
     provider: Provider
     external_id: str
     display_phone_number: str | None = None
-    # Secrets Manager id of this channel's access token; None = the deployment's Meta secret.
+    # Secrets Manager id of this channel's access token; None = the deployment-wide token secret.
     access_token_secret_id: str | None = None
 
     @property

@@ -15,11 +15,13 @@ class GeminiChatModel:
     provider = "gemini"
 
     def __init__(self, api_key: str, model: str, options: LlmOptions) -> None:
+        import httpx
         from google import genai  # lazy: the SDK pulls pydantic and more
         from google.genai import errors, types
 
         self.model = model
         self._errors = errors
+        self._httpx = httpx
         self._types = types
         http_options = types.HttpOptions(
             base_url=options.gemini_base_url,
@@ -46,12 +48,10 @@ class GeminiChatModel:
             if exc.code in (408, 429):
                 raise LlmUnavailable(f"Gemini HTTP {exc.code}") from exc
             raise LlmRejected(f"Gemini HTTP {exc.code}") from exc
-        except Exception as exc:  # httpx timeouts/connection errors surface unwrapped from the SDK
-            import httpx
-
-            if isinstance(exc, httpx.HTTPError):
-                raise LlmUnavailable(f"Gemini unreachable: {type(exc).__name__}") from exc
-            raise
+        except (self._errors.APIError, self._errors.UnknownApiResponseError) as exc:  # odd codes, unparsable answers
+            raise LlmUnavailable(f"Gemini error: {type(exc).__name__}") from exc
+        except self._httpx.HTTPError as exc:  # timeouts/connection errors surface unwrapped from the SDK
+            raise LlmUnavailable(f"Gemini unreachable: {type(exc).__name__}") from exc
         text = (response.text or "").strip()
         if not text:
             raise LlmUnavailable("Gemini returned an empty answer")

@@ -21,6 +21,7 @@ class MetaRegistration:
     channel_id: str
     verify_token: str
     access_token_secret_id: str | None
+    tenant_created: bool  # False: the tenant existed and its settings were left as they were
 
 
 def channel_secret_name(stage: str, phone_number_id: str) -> str:
@@ -41,7 +42,7 @@ def register_meta_channel(
     app_secret: str | None = None,
     verify_token: str | None = None,
 ) -> MetaRegistration:
-    """Create or update the tenant and its Meta channel; idempotent.
+    """Create the tenant if new, and connect (or re-connect) its Meta channel; idempotent.
 
     ``app_secret``/``verify_token`` belong to the deployment's Meta app (one app receives the
     webhooks of every connected number). ``access_token`` is per number when given (a business's
@@ -61,7 +62,9 @@ def register_meta_channel(
     if access_token:
         token_secret_id = channel_secret_name(stage, phone_number_id)
         secrets.put_json(token_secret_id, {"access_token": access_token})
-    directory.put_tenant(tenant)
+    # Connecting another number to an existing tenant must not reset its prompt, texts or
+    # retention to defaults: the tenant is created here, never overwritten.
+    created = directory.put_tenant(tenant, only_if_absent=True)
     channel = Channel(
         tenant_id=tenant.tenant_id,
         provider=Provider.META,
@@ -75,4 +78,5 @@ def register_meta_channel(
         channel_id=channel.channel_id,
         verify_token=secrets.get_field(meta_secret_id, "verify_token"),
         access_token_secret_id=token_secret_id,
+        tenant_created=created,
     )

@@ -11,10 +11,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from atende.domain.messages import Provider
 from atende.domain.tenants import Channel, Tenant
 from atende.store import aws
-from atende.store.dynamo import from_attrs, store_error, to_attrs
+from atende.store.dynamo import error_code, from_attrs, store_error, to_attrs
 from atende.store.keys import channel_key, tenant_key
 
-_MISSING = object()
 T = TypeVar("T")
 
 
@@ -40,7 +39,11 @@ class TenantDirectory:
     def tenant(self, tenant_id: str) -> Tenant | None:
         return self._cached(("tenant", tenant_id), tenant_key(tenant_id), Tenant.from_item)
 
-    def put_tenant(self, tenant: Tenant) -> None:
+    def put_tenant(self, tenant: Tenant, *, only_if_absent: bool = False) -> bool:
+        """Write the tenant; with ``only_if_absent`` an existing tenant is left untouched.
+
+        Returns whether the item was written.
+        """
         item = {
             **tenant_key(tenant.tenant_id),
             "entity": "tenant",
@@ -54,8 +57,9 @@ class TenantDirectory:
             "retention_days": tenant.retention_days,
             "texts": tenant.texts or None,
         }
-        self._put(item)
+        written = self._put(item, only_if_absent=only_if_absent)
         self._cache.pop(("tenant", tenant.tenant_id), None)
+        return written
 
     def put_channel(self, channel: Channel) -> None:
         item = {
@@ -70,24 +74,33 @@ class TenantDirectory:
         self._put(item)
         self._cache.pop(("channel", channel.provider.value, channel.external_id), None)
 
-    def _put(self, item: dict[str, Any]) -> None:
+    def _put(self, item: dict[str, Any], *, only_if_absent: bool = False) -> bool:
+        condition = {"ConditionExpression": "attribute_not_exists(PK)"} if only_if_absent else {}
         try:
-            self._ddb.put_item(TableName=self._table, Item=to_attrs({k: v for k, v in item.items() if v is not None}))
-        except (ClientError, BotoCoreError) as exc:
+            self._ddb.put_item(TableName=self._table, Item=to_attrs({k: v for k, v in item.items() if v is not None}), **condition)
+        except ClientError as exc:
+            if only_if_absent and error_code(exc) == "ConditionalCheckFailedException":
+                return False
             raise store_error(exc, "PutItem") from exc
+        except BotoCoreError as exc:
+            raise store_error(exc, "PutItem") from exc
+        return True
 
     def _cached(self, cache_key: tuple[str, ...], key: dict[str, str], build: Callable[[dict[str, Any]], T]) -> T | None:
         """The built domain object, cached (the webhook asks for the same channel on every message)."""
         now = self._clock()
         hit = self._cache.get(cache_key)
         if hit and now - hit[0] < self._ttl:
-            return None if hit[1] is _MISSING else hit[1]  # type: ignore[return-value]
+            return hit[1]  # type: ignore[return-value]
         try:
             response = self._ddb.get_item(TableName=self._table, Key=to_attrs(key))
         except (ClientError, BotoCoreError) as exc:
             raise store_error(exc, "GetItem") from exc
         item = from_attrs(response.get("Item"))
-        value = build(item) if item else None
-        # Negative results are cached too: an unknown number hammering the webhook costs one read per TTL.
-        self._cache[cache_key] = (now, value if value is not None else _MISSING)
+        if not item:
+            # Not cached: a number registered a minute ago must work at once, and unknown
+            # numbers are rare (Meta only delivers for numbers subscribed to our app).
+            return None
+        value = build(item)
+        self._cache[cache_key] = (now, value)
         return value
