@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -67,7 +67,6 @@ class Completion:
     outcome: str  # replied | apology | unsupported | silent | outside_window | rejected
     outbound: Sequence[OutboundRecord] = ()
     memory: Sequence[Turn] | None = None  # new memory; None = leave the profile's memory alone
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def claim_key(message: InboundMessage) -> dict[str, str]:
