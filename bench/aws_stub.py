@@ -37,27 +37,22 @@ def _response(request: Any, doc: Mapping[str, Any], status: int = 200) -> AWSRes
     return AWSResponse(request.url, status, _HEADERS, _Body(json.dumps(doc).encode()))
 
 
-def item_key(key: Mapping[str, Any]) -> str:
-    """A DynamoDB key (DynamoDB JSON) as a stable lookup string."""
-    return json.dumps(key, sort_keys=True, separators=(",", ":"))
-
-
 class CannedAws:
-    """GetSecretValue, BatchGetSecretValue, GetItem and SendMessageBatch answered from memory; every call counted.
+    """GetSecretValue, BatchGetSecretValue and SendMessageBatch answered from memory; every call counted.
 
-    ``secrets`` maps SecretId to SecretString; ``items`` maps ``item_key(Key)`` to the item in
-    DynamoDB JSON. Unknown secrets and keys get the same answers AWS would give.
+    ``secrets`` maps SecretId to SecretString; unknown secrets get the answer AWS would give.
+    Any other call is not stubbed and fails (no network), so a new AWS call on the webhook's
+    path shows up as a broken benchmark rather than as a silently cheaper one.
     """
 
-    def __init__(self, secrets: Mapping[str, str], items: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(self, secrets: Mapping[str, str]) -> None:
         self.secrets = dict(secrets)
-        self.items = dict(items)
         self.calls: Counter[str] = Counter()
         self._sequence = itertools.count(1)
 
     @classmethod
     def from_scenario(cls, scenario: Mapping[str, Any]) -> CannedAws:
-        return cls(scenario["secrets"], scenario["items"])
+        return cls(scenario["secrets"])
 
     def install(self, events: Any) -> None:
         """Register on a boto3/botocore session's events, before its clients are created.
@@ -67,7 +62,6 @@ class CannedAws:
         """
         events.register("before-send.secrets-manager.GetSecretValue", self._get_secret_value)
         events.register("before-send.secrets-manager.BatchGetSecretValue", self._batch_get_secret_value)
-        events.register("before-send.dynamodb.GetItem", self._get_item)
         events.register("before-send.sqs.SendMessageBatch", self._send_message_batch)
 
     def _get_secret_value(self, request: Any, **_: Any) -> AWSResponse:
@@ -94,11 +88,6 @@ class CannedAws:
             else:
                 errors.append({"SecretId": secret_id, "ErrorCode": "ResourceNotFoundException", "Message": "not found"})
         return _response(request, {"SecretValues": values, "Errors": errors})
-
-    def _get_item(self, request: Any, **_: Any) -> AWSResponse:
-        self.calls["dynamodb.GetItem"] += 1
-        item = self.items.get(item_key(json.loads(request.body)["Key"]))
-        return _response(request, {"Item": item} if item else {})
 
     def _send_message_batch(self, request: Any, **_: Any) -> AWSResponse:
         self.calls["sqs.SendMessageBatch"] += 1

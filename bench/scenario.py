@@ -1,8 +1,9 @@
-"""The deployment the webhook benchmarks pretend to run in: environment, secrets, channel, events.
+"""The deployment the webhook benchmarks pretend to run in: environment, secrets, events.
 
-Built from the real sources wherever possible (template.yaml for the environment, the
-TenantDirectory for the channel item, the Meta fixture for payloads) so the benchmark follows
-the code when they change instead of drifting from it.
+Built from the real sources wherever possible (template.yaml for the environment, the Meta
+fixture for payloads) so the benchmark follows the code when they change instead of drifting
+from it. The webhook reads no DynamoDB, so there is no table item to fake: a GetItem would
+reach no stub and fail the run.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from atende.channels.meta import sign_meta_body
-from atende.domain.messages import Provider
-from atende.domain.tenants import Channel
-from atende.store.tenants import TenantDirectory
-from bench.aws_stub import item_key
 from local.events import http_api_event
 from local.provision import ACCOUNT_ID, Created, Stack
 from local.seed import DEMO
@@ -25,7 +22,6 @@ from local.template import ROOT, load_template
 
 REGION = "us-east-1"
 STAGE = "dev"
-TABLE_NAME = f"atende-{STAGE}-atendetable"
 QUEUE_NAME = f"atende-{STAGE}-inboundqueue.fifo"
 QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{QUEUE_NAME}"
 META_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:atende/{STAGE}/meta-AbCdEf"
@@ -50,7 +46,6 @@ RUNTIME_ENV = {
 def webhook_environment() -> dict[str, str]:
     """WebhookFunction's variables exactly as template.yaml resolves them, plus the runtime's."""
     fakes = {
-        "AtendeTable": Created("AWS::DynamoDB::Table", TABLE_NAME, {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{TABLE_NAME}"}),
         "InboundQueue": Created(
             "AWS::SQS::Queue", QUEUE_URL, {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{QUEUE_NAME}", "QueueName": QUEUE_NAME}
         ),
@@ -72,38 +67,20 @@ def apply_environment(env: Mapping[str, str]) -> None:
 
 
 def webhook_secrets() -> dict[str, str]:
-    meta = {"app_secret": DEMO.app_secret, "verify_token": DEMO.verify_token, "access_token": DEMO.access_token}
+    meta = {"app_secret": DEMO.app_secret, "verify_token": DEMO.verify_token}
     return {META_SECRET_ARN: json.dumps(meta), PSEUDONYM_SECRET_ARN: json.dumps({"key": PSEUDONYM_KEY})}
-
-
-class _CapturePut:
-    """A DynamoDB client that only remembers the last PutItem."""
-
-    item: dict[str, Any]
-
-    def put_item(self, **kwargs: Any) -> None:
-        self.item = kwargs["Item"]
-
-
-def webhook_items() -> dict[str, dict[str, Any]]:
-    """The demo channel item, written by the real TenantDirectory so its shape cannot drift."""
-    capture = _CapturePut()
-    channel = Channel(DEMO.tenant_id, Provider.META, DEMO.phone_number_id, DEMO.display_phone_number)
-    TenantDirectory(TABLE_NAME, client=capture).put_channel(channel)
-    key = {"PK": capture.item["PK"], "SK": capture.item["SK"]}
-    return {item_key(key): capture.item}
 
 
 def webhook_scenario() -> dict[str, Any]:
     """What CannedAws.from_scenario needs (JSON-safe, so the cold-start child can read it)."""
-    return {"secrets": webhook_secrets(), "items": webhook_items()}
+    return {"secrets": webhook_secrets()}
 
 
 @dataclass(frozen=True)
 class MetaText:
     """Meta's text-message fixture as raw bytes, with its ids swappable.
 
-    Swaps are textual on purpose: Meta signs its own \\uXXXX-escaped serialisation, and
+    Swaps are textual on purpose: Meta signs its own escaped-ASCII serialisation, and
     re-serialising would produce bytes no real delivery has.
     """
 

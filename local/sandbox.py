@@ -174,7 +174,7 @@ def meta_envelope(phone_number_id: str, value: dict[str, Any]) -> bytes:
             }
         ],
     }
-    # ensure_ascii: Meta escapes non-ASCII as \uXXXX and signs exactly those bytes.
+    # ensure_ascii: Meta escapes non-ASCII characters (\u00e1) and signs exactly those bytes.
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode()
 
 

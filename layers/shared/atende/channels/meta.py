@@ -48,8 +48,8 @@ def verify_subscription(query: Mapping[str, str], verify_token: str) -> str | No
 def verify_meta_signature(raw_body: bytes, header_value: str | None, app_secret: str) -> None:
     """HMAC-SHA256(app secret, raw body) against ``X-Hub-Signature-256``, in constant time.
 
-    Always over the bytes as received: Meta signs its \\uXXXX-escaped JSON, so any re-serialised
-    form would fail.
+    Always over the bytes as received: Meta signs its ASCII JSON with non-ASCII characters
+    escaped (``Ol\\u00e1``), so any re-serialised form would fail.
     """
     if not header_value:
         raise SignatureMissing("X-Hub-Signature-256 header is missing")

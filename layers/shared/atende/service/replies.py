@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from atende.domain.conversation import SERVICE_WINDOW_SECONDS, Turn, remember, split_text
+from atende.domain.conversation import Turn, remember, split_text, within_service_window
 from atende.domain.messages import SILENT_TYPES, TEXTUAL_TYPES, InboundMessage, StatusUpdate, parse_envelope
 from atende.domain.tenants import Channel, Tenant
 from atende.domain.texts import bot_text
@@ -161,7 +161,7 @@ class ReplyService:
         if message.type in SILENT_TYPES:
             count("InboundSilent")
             return complete(None, Completion("silent"))
-        if now - message.timestamp >= SERVICE_WINDOW_SECONDS:
+        if not within_service_window(message.timestamp, now):
             # A redelivery days later (Meta retries for 7 days): Meta would refuse a free-form
             # reply (131047), and a day-old answer would confuse the customer anyway.
             count("ReplySkippedOutsideWindow")
