@@ -51,6 +51,8 @@ def webhook_environment() -> dict[str, str]:
         ),
         "MetaSecret": Created("AWS::SecretsManager::Secret", META_SECRET_ARN),
         "PseudonymSecret": Created("AWS::SecretsManager::Secret", PSEUDONYM_SECRET_ARN),
+        # Only the relay routes use it; named so the environment resolves like in AWS.
+        "IdempotencyTable": Created("AWS::DynamoDB::Table", f"atende-{STAGE}-idempotency"),
     }
     stack = Stack(load_template(), STAGE, REGION, fakes, {})
     memory = stack.function("WebhookFunction").get("MemorySize", 128)

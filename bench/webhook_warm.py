@@ -107,7 +107,7 @@ def _ingress_without_send() -> Any:
     from atende.store.queue import InboundQueue
     from atende.store.secrets import SecretStore
 
-    # build_ingress offers no way to pass a client, so this wires the same parts by hand; the
+    # WebhookIngresses offers no way to pass a client, so this wires the same parts by hand; the
     # secrets still come through the stubbed session (cached after warm-up).
     settings = WebhookSettings.from_env()
     ingress = MetaIngress(

@@ -74,7 +74,7 @@ class LocalStack:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
         self.webhook = load_function_module("WebhookFunction")
         self.processor = load_function_module("ProcessorFunction")
-        self.webhook._ingress.cache_clear()
+        self.webhook._ingresses.cache_clear()
         self.processor._settings.cache_clear()
         self.processor._service.cache_clear()
 

@@ -13,6 +13,7 @@ from local.events import LambdaContext, http_api_event
 from local.functions import load_function_module
 from local.runner import QueueRunner
 from local.sandbox import GraphSandbox
+from local.sandbox_relays import EvolutionSandbox, WhaticketSandbox
 from local.seed import DEMO
 
 
@@ -25,7 +26,7 @@ def signed_meta_event(
 
 @dataclass
 class Pipeline:
-    """Webhook handler → SQS FIFO (moto) → processor handler → Graph sandbox."""
+    """Webhook handler → SQS FIFO (moto) → processor handler → provider sandboxes."""
 
     stack: Any
     webhook: Any
@@ -33,6 +34,12 @@ class Pipeline:
     sandbox: GraphSandbox
     runner: QueueRunner
     http: httpx.Client
+    evolution: EvolutionSandbox
+    whaticket: WhaticketSandbox
+
+    def post(self, path: str, raw: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        event = http_api_event("POST", path, body=raw, headers={"content-type": "application/json", **headers})
+        return self.webhook.lambda_handler(event, LambdaContext(function_name="WebhookFunction"))
 
     def deliver(self, raw: bytes, **kwargs: Any) -> dict[str, Any]:
         return self.webhook.lambda_handler(signed_meta_event(raw, **kwargs), LambdaContext(function_name="WebhookFunction"))
@@ -67,15 +74,22 @@ def build_pipeline(stack: Any, sandbox: GraphSandbox | None = None, *, llm_trans
     from atende.config import ProcessorSettings
 
     sandbox = sandbox or GraphSandbox(access_tokens={DEMO.access_token})
+    evolution = EvolutionSandbox(api_keys={DEMO.evolution_api_key})
+    whaticket = WhaticketSandbox(api_tokens={DEMO.whaticket_api_token})
     webhook = load_function_module("WebhookFunction")
     processor = load_function_module("ProcessorFunction")
-    webhook._ingress.cache_clear()
+    webhook._ingresses.cache_clear()
     processor._settings.cache_clear()
     graph = sandbox.transport()
+    relays = {"/evolution/": evolution.transport(), "/whaticket/": whaticket.transport()}
 
     def route(request: httpx.Request) -> httpx.Response:
         if request.url.host == "graph.facebook.com":
             return graph.handle_request(request)
+        if request.url.host == "127.0.0.1" and request.url.port == 3001:  # local.seed's sandbox URL
+            for prefix, transport in relays.items():
+                if request.url.path.startswith(prefix):
+                    return transport.handle_request(request)
         if llm_transport is not None:
             return llm_transport.handle_request(request)
         return httpx.Response(599, json={"error": "no fake for this host"})
@@ -85,4 +99,4 @@ def build_pipeline(stack: Any, sandbox: GraphSandbox | None = None, *, llm_trans
     processor._service = lambda: service
     queue = stack.resources["InboundQueue"]
     runner = QueueRunner(boto3.client("sqs"), queue.ref, queue.attrs["Arn"], processor.lambda_handler, retry_immediately=True)
-    return Pipeline(stack, webhook, processor, sandbox, runner, http)
+    return Pipeline(stack, webhook, processor, sandbox, runner, http, evolution, whaticket)

@@ -1,6 +1,14 @@
 """WebhookFunction: API Gateway HTTP API (payload v2) → verify, normalise, enqueue, answer.
 
-Thin on purpose: translate the HTTP event, call the ingress use case, translate the answer.
+Thin on purpose: translate the HTTP event, call the provider's ingress use case, translate the
+answer. Routes:
+
+- ``GET|POST /webhooks/meta``
+- ``POST /webhooks/evolution`` (and ``/webhooks/evolution/<event>``: Evolution's
+  ``webhook_by_events`` appends the event name; the body's ``event`` is what counts)
+- ``POST /webhooks/whaticket/<connection>`` (signed relays), ``POST /webhooks/whaticket`` with
+  the connection in ``X-Atende-Channel``, and ``POST /webhooks/whaticket/<connection>/<token>``
+  (the weaker URL-token option, for forks that cannot sign)
 """
 
 from __future__ import annotations
@@ -10,16 +18,20 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-from atende.bootstrap import build_ingress
+from atende.bootstrap import WebhookIngresses, build_webhook
 from atende.config import WebhookSettings
 from atende.errors import AtendeError
 from atende.observability import count, logger, metrics
-from atende.service.ingress import HttpResponse, MetaIngress
+from atende.service.ingress import HttpResponse
+
+_NOT_FOUND = HttpResponse(404, '{"error":"not_found"}')
+_NOT_ALLOWED = HttpResponse(405, '{"error":"method_not_allowed"}')
+CHANNEL_HEADER = "x-atende-channel"
 
 
 @cache
-def _ingress() -> MetaIngress:
-    return build_ingress(WebhookSettings.from_env())
+def _ingresses() -> WebhookIngresses:
+    return build_webhook(WebhookSettings.from_env())
 
 
 # No clear_state: this handler appends no per-request keys, so there is no state to leak.
@@ -39,14 +51,34 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _route(event: dict[str, Any]) -> HttpResponse:
     method = event.get("requestContext", {}).get("http", {}).get("method", "")
-    path = event.get("rawPath", "")
-    if path.rstrip("/") != "/webhooks/meta":
-        return HttpResponse(404, '{"error":"not_found"}')
-    if method == "GET":
-        return _ingress().subscribe(_query(event))
-    if method == "POST":
-        return _ingress().receive(_raw_body(event), _header(event, "x-hub-signature-256"))
-    return HttpResponse(405, '{"error":"method_not_allowed"}')
+    path = event.get("rawPath", "").rstrip("/")
+    if path == "/webhooks/meta":
+        if method == "GET":
+            return _ingresses().meta.subscribe(_query(event))
+        if method == "POST":
+            return _ingresses().meta.receive(_raw_body(event), _header(event, "x-hub-signature-256"))
+        return _NOT_ALLOWED
+    segments = path.split("/")[1:]  # "", "webhooks", provider, ...
+    if len(segments) < 2 or segments[0] != "webhooks" or segments[1] not in ("evolution", "whaticket"):
+        return _NOT_FOUND
+    if method != "POST":
+        return _NOT_ALLOWED
+    rest = segments[2:]
+    if segments[1] == "evolution":
+        if len(rest) > 1:
+            return _NOT_FOUND
+        return _ingresses().evolution.receive(_raw_body(event), _headers(event))
+    if len(rest) > 2:
+        return _NOT_FOUND
+    headers = _headers(event)
+    connection = rest[0] if rest else headers.get(CHANNEL_HEADER)
+    url_token = rest[1] if len(rest) == 2 else None
+    return _ingresses().whaticket.receive(connection, _raw_body(event), headers, url_token)
+
+
+def _headers(event: dict[str, Any]) -> dict[str, str]:
+    # HTTP API (payload v2) lower-cases names already; other front doors (tests, proxies) may not.
+    return {str(k).lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:

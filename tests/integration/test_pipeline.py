@@ -204,8 +204,37 @@ def test_button_reply_reaches_the_assistant_as_its_title(openai_pipeline):
     assert request["messages"][-1] == {"role": "user", "content": "Status do pedido"}
 
 
+@pytest.mark.parametrize(
+    ("fixture", "user_turn"),
+    [
+        ("meta/image.json", "[imagem] Chegou assim 😞"),
+        ("meta/video.json", "[vídeo] Olha como chegou o bolo 😍"),
+        (
+            "meta/location.json",
+            "[localização] MASP - Museu de Arte de São Paulo — Av. Paulista, 1578 - Bela Vista, São Paulo - SP, 01310-200"
+            " (-23.561414, -46.655882)",
+        ),
+        (
+            "meta/contacts.json",
+            "[contatos compartilhados] Carlos Almeida: +55 11 99876-5432, +55 11 3456-7890; Fernanda Lima: +55 21 98765-4321",
+        ),
+        (
+            "meta/order.json",
+            "[pedido do catálogo] 2 × PAO-QUEIJO-500G a 24.9 BRL; 1 × BOLO-CENOURA-G a 45 BRL. Observação: Pode caprichar na cobertura!",
+        ),
+    ],
+    ids=["image-caption", "video-caption", "location", "contacts", "order"],
+)
+def test_captions_locations_contacts_and_orders_reach_the_assistant_as_text(openai_pipeline, fixture, user_turn):
+    openai_pipeline.deliver(fixture_bytes(fixture, timestamp=now()))
+    openai_pipeline.runner.drain()
+    [request] = openai_pipeline.openai.requests
+    assert request["messages"][-1] == {"role": "user", "content": user_turn}
+    assert len(openai_pipeline.sandbox.sent) == 1
+
+
 def test_unsupported_type_gets_one_polite_notice_even_when_redelivered(stack, pipeline):
-    raw = fixture_bytes("meta/image.json", timestamp=now())
+    raw = fixture_bytes("meta/unsupported_poll.json", timestamp=now())
     pipeline.deliver(raw)
     pipeline.runner.drain()
     enqueue_again(stack, pipeline, raw)

@@ -35,8 +35,34 @@ def test_webhook_routes_are_get_and_post_on_the_http_api(template):
     events = template["Resources"]["WebhookFunction"]["Properties"]["Events"]
     assert sorted((e["Type"], e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values()) == [
         ("HttpApi", "GET", "/webhooks/meta"),
+        ("HttpApi", "POST", "/webhooks/evolution"),
+        ("HttpApi", "POST", "/webhooks/evolution/{event}"),
         ("HttpApi", "POST", "/webhooks/meta"),
+        ("HttpApi", "POST", "/webhooks/whaticket"),
+        ("HttpApi", "POST", "/webhooks/whaticket/{connection}"),
+        ("HttpApi", "POST", "/webhooks/whaticket/{connection}/{token}"),
     ]
+
+
+def test_every_template_route_reaches_the_handler_and_no_other_path_does(template, monkeypatch):
+    """The handler's own router and the API's routes agree (a route it cannot serve would 404)."""
+    from local.functions import load_function_module
+
+    app = load_function_module("WebhookFunction")
+    app._ingresses.cache_clear()
+    monkeypatch.delenv("INBOUND_QUEUE_URL", raising=False)  # building an ingress fails: proof the router got there
+    routed = []
+    for e in template["Resources"]["WebhookFunction"]["Properties"]["Events"].values():
+        path = e["Properties"]["Path"].replace("{event}", "messages-upsert").replace("{connection}", "loja").replace("{token}", "t" * 32)
+        try:
+            app._route({"requestContext": {"http": {"method": e["Properties"]["Method"]}}, "rawPath": path, "headers": {}, "body": ""})
+        except Exception as exc:  # no AWS here: reaching an ingress means the path was routed
+            routed.append(type(exc).__name__)
+        else:
+            routed.append("answered")
+    assert "answered" not in routed  # every template path went past the router into an ingress
+    assert app._route({"requestContext": {"http": {"method": "POST"}}, "rawPath": "/webhooks/telegram"}).status == 404
+    app._ingresses.cache_clear()
 
 
 def test_inbound_queue_is_high_throughput_fifo_with_a_fifo_dlq(template):
@@ -79,18 +105,33 @@ def test_no_secret_value_is_in_plain_environment_variables(template):
     for fn in ("WebhookFunction", "ProcessorFunction"):
         env.update(template["Resources"][fn]["Properties"]["Environment"]["Variables"])
     secret_like = {k for k in env if any(w in k for w in ("TOKEN", "SECRET", "KEY", "PASSWORD"))}
-    assert secret_like == {"META_SECRET_ID", "META_TOKEN_SECRET_ID", "PSEUDONYM_SECRET_ID", "LLM_SECRET_ID"}  # ids, not values
-    assert all(isinstance(env[k], dict) and "Ref" in env[k] for k in secret_like)
+    assert secret_like == {  # ids and name prefixes, not values
+        "META_SECRET_ID",
+        "META_TOKEN_SECRET_ID",
+        "PSEUDONYM_SECRET_ID",
+        "LLM_SECRET_ID",
+        "CHANNEL_AUTH_SECRET_PREFIX",
+    }
+    assert all(isinstance(env[k], dict) and ("Ref" in env[k] or "Fn::Sub" in env[k]) for k in secret_like)
 
 
 def test_webhook_policy_is_least_privilege(template):
     [policy] = template["Resources"]["WebhookFunction"]["Properties"]["Policies"]
     actions = sorted(a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
     assert actions == [
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
         "secretsmanager:BatchGetSecretValue",
         "secretsmanager:GetSecretValue",
         "sqs:SendMessage",
     ]
+    [table_access] = [s for s in policy["Statement"] if "dynamodb:PutItem" in s["Action"]]
+    # Only the replay memory of signed relays: no tenant data, no claims.
+    assert table_access["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    assert table_access["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["replay#*"]}}
+    [secrets] = [s for s in policy["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
+    channel_grants = [r for r in secrets["Resource"] if isinstance(r, dict) and "Fn::Sub" in r]
+    assert [g["Fn::Sub"].rsplit(":", 1)[1] for g in channel_grants] == ["atende/${Stage}/webhook-auth/*"]
 
 
 def test_only_the_processor_can_read_the_graph_access_token(template):

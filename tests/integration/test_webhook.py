@@ -170,14 +170,14 @@ def test_redelivered_webhook_within_five_minutes_is_deduplicated_by_the_fifo_que
 
 def test_enqueue_failure_answers_503_so_meta_retries(pipeline, monkeypatch):
     monkeypatch.setenv("INBOUND_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/does-not-exist.fifo")
-    pipeline.webhook._ingress.cache_clear()
+    pipeline.webhook._ingresses.cache_clear()
     response = pipeline.deliver(fixture_bytes("meta/text.json"))
     assert (response["statusCode"], json.loads(response["body"])) == (503, {"error": "temporarily_unavailable"})
 
 
 def test_unreadable_secret_answers_503_not_500(pipeline, monkeypatch):
     monkeypatch.setenv("META_SECRET_ID", "atende/dev/does-not-exist")
-    pipeline.webhook._ingress.cache_clear()
+    pipeline.webhook._ingresses.cache_clear()
     response = pipeline.deliver(fixture_bytes("meta/text.json"))
     assert response["statusCode"] == 503
     assert pipeline.queued() == []

@@ -20,6 +20,7 @@ from atende.domain.messages import (
     MediaRef,
     MessageType,
     Provider,
+    Referral,
     ReplyContext,
     StatusUpdate,
     parse_envelope,
@@ -54,6 +55,10 @@ def parse(doc: dict[str, Any]) -> MetaDelivery:
 MARIANA = ContactRef(contact_id="c:5511987654321", wa_id="5511987654321", user_id="BR.1029384756102938", name="Mariana Souza")
 MARIANA_AS_RECIPIENT = ContactRef(contact_id=MARIANA.contact_id, wa_id="5511987654321", user_id="BR.1029384756102938")
 JOAO = ContactRef(contact_id="c:553188887766", wa_id="553188887766", name="João Pereira")
+# Number-change notices come without contacts[]: only the (old) number is known.
+MARIANA_BY_NUMBER = ContactRef(contact_id=MARIANA.contact_id, wa_id="5511987654321")
+QUOTED_BAKERY_MESSAGE = ReplyContext(message_id=BAKERY_MESSAGE_ID, from_id="551140028922")
+CATALOG_ID = "1029384756473829"
 
 
 def message(provider_message_id: str, contact: ContactRef, timestamp: int, type_: MessageType, **fields: Any) -> InboundMessage:
@@ -179,6 +184,306 @@ EXPECTED: dict[str, MetaDelivery] = {
                 1763723400,
                 MessageType.UNSUPPORTED,
                 extra={"unsupported_type": "poll_creation", "error_code": 131051},
+            )
+        ]
+    ),
+    # Voice note: voice=True tells it from an attached audio file; Meta's lookaside url is kept (it still needs the token).
+    "audio_voice.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBBMUY0QzJEOThCN0U2QTUxAA==",
+                MARIANA,
+                1763724000,
+                MessageType.AUDIO,
+                media=MediaRef(
+                    media_id="1098765432109876",
+                    mime_type="audio/ogg; codecs=opus",
+                    sha256="Yq3pXk2C9mR0tW7bN1vJ4sL8hD6fA5eZ0uI3oP2yT9c=",
+                    voice=True,
+                    url="https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1098765432109876&ext=1763724000&hash=ATuYq3pXk2C9mR0tW7bN1vJ4",
+                ),
+            )
+        ]
+    ),
+    "video.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgMNTUzMTg4ODg3NzY2FQIAEhgUM0FGMUMwQjJEM0U0RjVBNkI3QzgA",
+                JOAO,
+                1763724060,
+                MessageType.VIDEO,
+                text="Olha como chegou o bolo 😍",
+                media=MediaRef(
+                    media_id="2233445566778899",
+                    mime_type="video/mp4",
+                    sha256="q9Zk1Lm3Nb5Vc7Xz9Aa2Ss4Dd6Ff8Gg0Hh2Jj4Kk6Ll=",
+                    caption="Olha como chegou o bolo 😍",
+                ),
+            )
+        ]
+    ),
+    "document.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBEMEM1QTdFMUYzQjlDMkQ0AA==",
+                MARIANA,
+                1763724120,
+                MessageType.DOCUMENT,
+                text="Segue o comprovante do Pix",
+                media=MediaRef(
+                    media_id="3344556677889900",
+                    mime_type="application/pdf",
+                    sha256="0Pq1Rs2Tu3Vw4Xy5Za6Bc7De8Fg9Hi0Jk1Lm2No3Pq4=",
+                    caption="Segue o comprovante do Pix",
+                    filename="comprovante-pix-21-11-2025.pdf",
+                ),
+            )
+        ]
+    ),
+    "sticker.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBFNUY2QTdCOEM5RDBFMUYyAA==",
+                MARIANA,
+                1763724180,
+                MessageType.STICKER,
+                media=MediaRef(
+                    media_id="4455667788990011",
+                    mime_type="image/webp",
+                    sha256="HcwyCKrTKXHk0a00ms4HWIA76GY0Du6q4Z9iuWfOwh0=",
+                    animated=True,
+                ),
+            )
+        ]
+    ),
+    # A chosen place: coordinates as floats plus Meta's name, address and map link.
+    "location.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBCMUMyRDNFNEY1QTZCN0M4AA==",
+                MARIANA,
+                1763724240,
+                MessageType.LOCATION,
+                extra={
+                    "latitude": -23.5614143,
+                    "longitude": -46.6558819,
+                    "name": "MASP - Museu de Arte de São Paulo",
+                    "address": "Av. Paulista, 1578 - Bela Vista, São Paulo - SP, 01310-200",
+                    "url": "https://maps.google.com/?cid=14913466580946545454",
+                },
+            )
+        ]
+    ),
+    # The customer's current position: coordinates only, no absent keys.
+    "location_current.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgMNTUzMTg4ODg3NzY2FQIAEhgUM0FBOUY4RTdENkM1QjRBMzkyODEA",
+                JOAO,
+                1763724250,
+                MessageType.LOCATION,
+                extra={"latitude": -19.9320517, "longitude": -43.9380023},
+            )
+        ]
+    ),
+    # Two cards: one with formatted_name (and an organisation we do not keep), one with first + last name only.
+    "contacts.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBDNEExQjdEMkU5RjMwQTZCAA==",
+                MARIANA,
+                1763724300,
+                MessageType.CONTACTS,
+                extra={
+                    "contacts": [
+                        {"name": "Carlos Almeida", "phones": ["+55 11 99876-5432", "+55 11 3456-7890"]},
+                        {"name": "Fernanda Lima", "phones": ["+55 21 98765-4321"]},
+                    ]
+                },
+            )
+        ]
+    ),
+    "interactive_list_reply.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBGMUUyRDNDNEI1QTY5Nzg4AA==",
+                MARIANA,
+                1763724360,
+                MessageType.INTERACTIVE,
+                text="Zona Sul",
+                context=QUOTED_BAKERY_MESSAGE,
+                extra={"interactive_type": "list_reply", "reply_id": "entrega_zona_sul", "description": "Entrega em até 60 min — R$ 8,00"},
+            )
+        ]
+    ),
+    # A completed WhatsApp Flow: Meta's fixed body is the text; the flow_token we issued is the reply id.
+    "interactive_nfm_reply.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBBOUI4QzdENkU1RjQwMzEyAA==",
+                MARIANA,
+                1763724420,
+                MessageType.INTERACTIVE,
+                text="Sent",
+                context=QUOTED_BAKERY_MESSAGE,
+                extra={"interactive_type": "nfm_reply", "reply_id": "encomenda-bolo-7f3a9c"},
+            )
+        ]
+    ),
+    # Meta could not render an interactive reply: the message has no body, value.errors says why.
+    "interactive_with_error.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBGOUU4RDdDNkI1QTQ5MzgyAA==",
+                MARIANA,
+                1763724960,
+                MessageType.INTERACTIVE,
+                context=QUOTED_BAKERY_MESSAGE,
+            )
+        ],
+        errors=[WebhookErrorReport(channel_id=CHANNEL_ID, code=131000)],
+    ),
+    # Quick-reply button of a template we sent: the label is the text, our payload comes back.
+    "button_template_reply.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBDM0Q0RTVGNkE3QjhDOUQwAA==",
+                MARIANA,
+                1763724480,
+                MessageType.BUTTON,
+                text="Confirmar",
+                context=QUOTED_BAKERY_MESSAGE,
+                extra={"payload": "CONFIRMAR_ENCOMENDA_4821"},
+            )
+        ]
+    ),
+    # Prices as Meta sent them: 45 stays an int, 24.9 a float.
+    "order.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBEN0U4RjlBMEIxQzJEM0U0AA==",
+                MARIANA,
+                1763724540,
+                MessageType.ORDER,
+                text="Pode caprichar na cobertura!",
+                extra={
+                    "order": {
+                        "catalog_id": CATALOG_ID,
+                        "items": [
+                            {"product_retailer_id": "PAO-QUEIJO-500G", "quantity": 2, "item_price": 24.9, "currency": "BRL"},
+                            {"product_retailer_id": "BOLO-CENOURA-G", "quantity": 1, "item_price": 45, "currency": "BRL"},
+                        ],
+                    }
+                },
+            )
+        ]
+    ),
+    "system_number_changed.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjA1QzRBOUUxRDdGMkI2QzgwAA==",
+                MARIANA_BY_NUMBER,
+                1763724600,
+                MessageType.SYSTEM,
+                text="Mariana Souza changed from 5511987654321 to 5511912345678",
+                extra={"system_type": "user_changed_number", "new_wa_id": "5511912345678"},
+            )
+        ]
+    ),
+    "text_reply_context.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBFMUQyQzNCNEE1OTY4Nzc4AA==",
+                MARIANA,
+                1763724660,
+                MessageType.TEXT,
+                text="Pode ser às 10h então?",
+                context=QUOTED_BAKERY_MESSAGE,
+            )
+        ]
+    ),
+    # "Message business" from a catalogue product: the product travels in the reply context.
+    "text_product_inquiry.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBBMkIzQzRENUU2RjcwODE5AA==",
+                MARIANA,
+                1763724720,
+                MessageType.TEXT,
+                text="Esse bolo serve quantas pessoas?",
+                context=ReplyContext(message_id="wamid.HBgNNTUxMTQwMDI4OTIyFQIAERgSOUE4QjdDNkQ1RTRGM0EyQjFDAA==", from_id="551140028922"),
+                extra={"referred_product": {"catalog_id": CATALOG_ID, "product_retailer_id": "BOLO-CENOURA-G"}},
+            )
+        ]
+    ),
+    "text_forwarded.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgMNTUzMTg4ODg3NzY2FQIAEhgUM0FCN0M2RDVFNEYzQTJCMUMwRDkA",
+                JOAO,
+                1763724780,
+                MessageType.TEXT,
+                text="Promoção: pão francês a R$ 0,50 só hoje!",
+                context=ReplyContext(frequently_forwarded=True),
+            )
+        ]
+    ),
+    # First message from a Click-to-WhatsApp ad (image/thumbnail urls are not kept).
+    "referral_ctwa.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgMNTUzMTg4ODg3NzY2FQIAEhgUM0FDOEQ5RTBGMUEyQjNDNEQ1RTYA",
+                JOAO,
+                1763724840,
+                MessageType.TEXT,
+                text="Olá! Quero saber da promoção do bolo de cenoura",
+                referral=Referral(
+                    source_type="ad",
+                    source_id="120210987654321098",
+                    source_url="https://fb.me/8Xk2pQ7rT",
+                    headline="Bolo de cenoura com 20% off",
+                    body="Só neste fim de semana na Padaria Pão Quente!",
+                    media_type="image",
+                    ctwa_clid="ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0-eM-GABDLOPaOdRMv",
+                ),
+            )
+        ]
+    ),
+    # A burst from one customer in one change: every message kept, in order.
+    "multi_message.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjA3QTFCMkMzRDRFNUY2MDcxAA==",
+                MARIANA,
+                1763724900,
+                MessageType.TEXT,
+                text="Vou passar aí mais tarde",
+            ),
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjA3QTFCMkMzRDRFNUY2MDcyAA==",
+                MARIANA,
+                1763724901,
+                MessageType.LOCATION,
+                extra={"latitude": -23.5505199, "longitude": -46.6333094},
+            ),
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjA3QTFCMkMzRDRFNUY2MDczAA==",
+                MARIANA,
+                1763724903,
+                MessageType.REACTION,
+                extra={"target_message_id": BAKERY_MESSAGE_ID, "emoji": "❤️"},
+            ),
+        ]
+    ),
+    # Reaction removed, the other way Meta says it: no emoji key at all.
+    "reaction_removed_no_emoji.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBDMEQxRTJGM0E0QjVDNkQ3AA==",
+                MARIANA,
+                1763725020,
+                MessageType.REACTION,
+                extra={"target_message_id": BAKERY_MESSAGE_ID, "emoji": ""},
             )
         ]
     ),
@@ -354,31 +659,161 @@ def test_junk_timestamp_is_ignored_not_a_crash() -> None:
     assert parse(doc) == MetaDelivery(ignored=1)
 
 
-# --- queue envelope round trip --------------------------------------------------------------
+# --- content variants the named payloads do not show ------------------------------------------
+
+
+def _with_content(type_: str, body: Any, **fields: Any) -> dict[str, Any]:
+    """The text delivery with its one message turned into ``type_`` carrying ``body`` (and extra message fields)."""
+    doc = _text_doc()
+    raw = doc["entry"][0]["changes"][0]["value"]["messages"][0]
+    del raw["text"]
+    raw.update({"type": type_, type_: body, **fields})
+    return doc
+
+
+TEXT_ID = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMTk0QzFFMzc1NkY5QzE0AA=="
 
 
 @pytest.mark.parametrize(
-    ("name", "kind"),
+    ("type_", "body", "fields", "expected"),
     [
-        ("text.json", "messages"),
-        ("interactive_button_reply.json", "messages"),
-        ("image.json", "messages"),
-        ("reaction.json", "messages"),
-        ("bsuid_only.json", "messages"),
-        ("unsupported_poll.json", "messages"),
-        ("status_failed_131047.json", "statuses"),
-        ("status_read.json", "statuses"),
+        pytest.param(
+            "location",
+            {"latitude": 0, "longitude": "-49.97"},
+            {},
+            {"latitude": 0.0, "longitude": -49.97},
+            id="integer-and-string-coordinates",
+        ),
+        pytest.param(
+            "contacts",
+            [
+                {"name": {"first_name": "Dona Cida"}, "phones": []},
+                {"name": {}, "phones": [{"wa_id": "5511998765432"}, {"type": "HOME"}]},
+                {"name": {}, "phones": []},
+                "cartão",
+            ],
+            {},
+            {"contacts": [{"name": "Dona Cida", "phones": []}, {"name": "", "phones": ["5511998765432"]}]},
+            id="contacts-partial-cards",
+        ),
+        pytest.param("contacts", [{"org": {"company": "Padaria"}}], {}, {}, id="contacts-none-usable"),
+        pytest.param(
+            "interactive",
+            {"type": "nfm_reply", "nfm_reply": {"name": "address_message", "response_json": "{não é json"}},
+            {},
+            {"interactive_type": "nfm_reply"},
+            id="nfm-reply-unparsable-response",
+        ),
+        pytest.param(
+            "interactive",
+            {"type": "call_permission_reply", "call_permission_reply": {"response": "accept"}},
+            {},
+            {"interactive_type": "call_permission_reply"},
+            id="interactive-unknown-kind",
+        ),
+        pytest.param(
+            "order",
+            {
+                "product_items": [
+                    {"quantity": 1, "item_price": 9.5},
+                    {"product_retailer_id": "SONHO-CREME", "quantity": "3", "item_price": "n/d"},
+                ]
+            },
+            {},
+            {"order": {"items": [{"product_retailer_id": "SONHO-CREME", "quantity": 3}]}},
+            id="order-junk-items",
+        ),
+        pytest.param(
+            "system",
+            {"body": "Mariana changed from 5511987654321 to 5511912345678", "new_wa_id": "5511912345678", "type": "user_changed_number"},
+            {},
+            {"system_type": "user_changed_number", "new_wa_id": "5511912345678"},
+            id="system-legacy-new-wa-id",
+        ),
+        pytest.param(
+            "text",
+            {"body": "Tem desse?"},
+            {"context": {"from": "551140028922", "id": BAKERY_MESSAGE_ID, "referred_product": {"catalog_id": CATALOG_ID}}},
+            {},
+            id="referred-product-without-product-id",
+        ),
+        pytest.param("unsupported", {"type": "gif"}, {"errors": "131051"}, {"unsupported_type": "gif"}, id="junk-errors"),
     ],
 )
-def test_queue_envelope_round_trips(name: str, kind: str) -> None:
-    # Given a normalised item
-    (item,) = getattr(EXPECTED[name], kind)
+def test_content_variants_normalise_to_the_documented_extra(
+    type_: str, body: Any, fields: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    # Given a message of this type with partial or junk content
+    doc = _with_content(type_, body, **fields)
+
+    # When
+    (inbound,) = parse(doc).messages
+
+    # Then only usable values are kept, under the keys InboundMessage.extra documents, with their JSON types
+    # (equality alone would take 0 for 0.0)
+    assert inbound.extra == expected
+    assert {k: type(v) for k, v in inbound.extra.items()} == {k: type(v) for k, v in expected.items()}
+
+
+def test_nfm_reply_without_body_is_read_by_its_name() -> None:
+    # Given a Flow reply with no body (address messages may omit it)
+    doc = _with_content(
+        "interactive", {"type": "nfm_reply", "nfm_reply": {"name": "address_message", "response_json": '{"flow_token":"endereco-42"}'}}
+    )
+
+    # When / Then
+    assert parse(doc).messages == [
+        message(
+            TEXT_ID,
+            MARIANA,
+            1763722800,
+            MessageType.INTERACTIVE,
+            text="address_message",
+            extra={"interactive_type": "nfm_reply", "reply_id": "endereco-42"},
+        )
+    ]
+
+
+def test_media_message_without_its_object_keeps_the_type() -> None:
+    # Given an image message whose image object is missing
+    doc = _with_content("image", None)
+
+    # When / Then: nothing to download, but the type is known (the assistant sends its notice)
+    assert parse(doc).messages == [message(TEXT_ID, MARIANA, 1763722800, MessageType.IMAGE, media=MediaRef())]
+
+
+# --- queue envelope round trip --------------------------------------------------------------
+
+
+ROUND_TRIP_ITEMS = {
+    f"{name}[{index}]": item
+    for name, delivery in sorted(EXPECTED.items())
+    for index, item in enumerate([*delivery.messages, *delivery.statuses])
+}
+
+
+@pytest.mark.parametrize("item_id", sorted(ROUND_TRIP_ITEMS))
+def test_queue_envelope_round_trips(item_id: str) -> None:
+    # Given every normalised message and status of every fixture
+    item = ROUND_TRIP_ITEMS[item_id]
 
     # When it travels through SQS as JSON
     restored = parse_envelope(item.to_json())
 
     # Then it comes back equal
     assert restored == item
+
+
+def test_order_prices_keep_their_json_type_through_the_queue() -> None:
+    # Given an order priced 24.9 and 45 (45 == 45.0 in Python, so equality alone cannot tell)
+    (item,) = parse(fixture_json("meta/order.json")).messages
+
+    # When it travels through SQS
+    restored = parse_envelope(item.to_json())
+
+    # Then 45 is still the integer Meta sent, and 24.9 a float
+    assert isinstance(restored, InboundMessage)
+    assert [type(i["item_price"]) for i in restored.extra["order"]["items"]] == [float, int]
 
 
 def test_queue_envelope_is_compact_json() -> None:

@@ -6,6 +6,7 @@ moto-backed clients) instead of patching internals.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from atende.config import ProcessorSettings, WebhookSettings
@@ -16,22 +17,50 @@ from atende.store.secrets import SecretStore
 if TYPE_CHECKING:
     import httpx
 
+    from atende.service.relay_ingress import EvolutionIngress, WhaticketIngress
     from atende.service.replies import ReplyService
 
 
-def build_ingress(settings: WebhookSettings) -> MetaIngress:
-    return MetaIngress(
-        settings,
-        InboundQueue(settings.inbound_queue_url),
-        SecretStore(max_age=settings.cache_seconds, prefetch=(settings.meta_secret_id, settings.pseudonym_secret_id)),
-    )
+class WebhookIngresses:
+    """The webhook's use cases, built on first use: a container serving Meta never imports the
+    Evolution/Whaticket code. They share the queue client and the secrets cache (the pseudonym
+    key is fetched once per container whichever provider asks first)."""
+
+    def __init__(self, settings: WebhookSettings) -> None:
+        self.settings = settings
+        self.queue = InboundQueue(settings.inbound_queue_url)
+        self.secrets = SecretStore(max_age=settings.cache_seconds, prefetch=(settings.meta_secret_id, settings.pseudonym_secret_id))
+
+    @cached_property
+    def meta(self) -> MetaIngress:
+        return MetaIngress(self.settings, self.queue, self.secrets)
+
+    @cached_property
+    def evolution(self) -> EvolutionIngress:
+        from atende.service.relay_ingress import EvolutionIngress
+
+        return EvolutionIngress(self.settings, self.queue, self.secrets)
+
+    @cached_property
+    def whaticket(self) -> WhaticketIngress:
+        from atende.service.relay_ingress import WhaticketIngress
+        from atende.store.replay import ReplayGuard
+
+        _, replay_table = self.settings.require_relays()
+        return WhaticketIngress(self.settings, self.queue, self.secrets, ReplayGuard(replay_table))
+
+
+def build_webhook(settings: WebhookSettings) -> WebhookIngresses:
+    return WebhookIngresses(settings)
 
 
 def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Client | None = None) -> ReplyService:
     import httpx
 
-    from atende.channels.meta_client import MetaClient
+    from atende.channels.outbound import Messenger
+    from atende.domain.messages import Provider
     from atende.domain.tenants import Channel, Tenant
+    from atende.errors import ConfigError
     from atende.llm import ChatModel, LlmKeys, LlmOptions, select_chat_model
     from atende.service.replies import ReplyPolicy, ReplyService
     from atende.store.conversations import ConversationStore
@@ -47,14 +76,50 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
         http_client=http_client,
     )
 
-    def messenger_for(channel: Channel) -> MetaClient:
-        token = secrets.get_field(channel.access_token_secret_id or settings.meta_token_secret_id, "access_token")
-        return MetaClient(
+    whaticket_tokens = None  # one login-token cache per container, shared by every Whaticket channel
+
+    def messenger_for(channel: Channel) -> Messenger:
+        nonlocal whaticket_tokens
+        if channel.provider is Provider.META:
+            from atende.channels.meta_client import MetaClient
+
+            token = secrets.get_field(channel.access_token_secret_id or settings.meta_token_secret_id, "access_token")
+            return MetaClient(
+                provider_http,
+                base_url=settings.graph_api_base_url,
+                api_version=settings.graph_api_version,
+                phone_number_id=channel.external_id,
+                access_token=token,
+            )
+        if not channel.access_token_secret_id or not channel.base_url:
+            raise ConfigError(f"channel {channel.channel_id} has no base_url or credentials secret")
+        credentials = secrets.get_json(channel.access_token_secret_id)
+        if channel.provider is Provider.EVOLUTION:
+            from atende.channels.evolution_client import EvolutionClient
+
+            return EvolutionClient(
+                provider_http,
+                base_url=channel.base_url,
+                instance=channel.external_id,
+                api_key=secrets.get_field(channel.access_token_secret_id, "api_key"),
+                presence_ms=int(channel.options.get("presence_ms", 0)),
+            )
+        from atende.channels.whaticket_client import WhaticketClient, WhaticketCredentials, WhaticketTokenCache
+
+        if whaticket_tokens is None:
+            whaticket_tokens = WhaticketTokenCache()
+        if credentials.get("token"):
+            login = WhaticketCredentials(token=credentials["token"])
+        elif credentials.get("email") and credentials.get("password"):
+            login = WhaticketCredentials(email=credentials["email"], password=credentials["password"])
+        else:
+            raise ConfigError(f"secret {channel.access_token_secret_id} has neither token nor email/password")
+        return WhaticketClient(
             provider_http,
-            base_url=settings.graph_api_base_url,
-            api_version=settings.graph_api_version,
-            phone_number_id=channel.external_id,
-            access_token=token,
+            base_url=channel.base_url,
+            credentials=login,
+            token_cache=whaticket_tokens,
+            whatsapp_id=channel.options.get("whatsapp_id"),
         )
 
     def model_for(tenant: Tenant) -> ChatModel:

@@ -52,6 +52,20 @@ class WebhookSettings:
     max_body_bytes: int = 3 * 1024 * 1024
     # Secrets are cached per warm container; 5 min bounds staleness after a rotation.
     cache_seconds: int = 300
+    # Evolution / Whaticket: each channel's webhook credentials live in the secret
+    # ``{prefix}{provider}-{external_id}``; signed Whaticket deliveries are remembered in the
+    # replay table for the timestamp window. Only the relay routes need them (Meta does not).
+    channel_auth_secret_prefix: str | None = None
+    replay_table_name: str | None = None
+    replay_window_seconds: int = 300
+    # An unknown instance/connection is remembered this long, so a flood of made-up names
+    # cannot turn into one Secrets Manager call each.
+    unknown_channel_cache_seconds: int = 60
+
+    def require_relays(self) -> tuple[str, str]:
+        if not self.channel_auth_secret_prefix or not self.replay_table_name:
+            raise ConfigError("CHANNEL_AUTH_SECRET_PREFIX and REPLAY_TABLE_NAME are required for the Evolution/Whaticket routes")
+        return self.channel_auth_secret_prefix, self.replay_table_name
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
@@ -62,6 +76,10 @@ class WebhookSettings:
             pseudonym_secret_id=_required(env, "PSEUDONYM_SECRET_ID"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 3 * 1024 * 1024, minimum=1024),
             cache_seconds=_int(env, "CONFIG_CACHE_SECONDS", 300),
+            channel_auth_secret_prefix=_optional(env, "CHANNEL_AUTH_SECRET_PREFIX"),
+            replay_table_name=_optional(env, "REPLAY_TABLE_NAME"),
+            replay_window_seconds=_int(env, "REPLAY_WINDOW_SECONDS", 300, minimum=30),
+            unknown_channel_cache_seconds=_int(env, "UNKNOWN_CHANNEL_CACHE_SECONDS", 60),
         )
 
 

@@ -18,6 +18,10 @@ class ConfigError(AtendeError):
     """A required setting is missing or invalid (deployment problem, not a data problem)."""
 
 
+class SecretNotFound(ConfigError):
+    """The named secret does not exist (a deployment problem, unless the name came from a request)."""
+
+
 # --- Inbound webhook rejections: each maps to exactly one HTTP status -------------------
 
 
@@ -36,9 +40,35 @@ class SignatureInvalid(WebhookRejected):
     reason = "signature_invalid"
 
 
+class TimestampOutOfWindow(SignatureInvalid):
+    """A signed delivery whose timestamp is too far from now: a replay or a badly skewed clock."""
+
+    reason = "timestamp_out_of_window"
+
+
+class ReplayedDelivery(SignatureInvalid):
+    """The same signature was already accepted within the replay window."""
+
+    reason = "replayed"
+
+
+class UnknownChannel(WebhookRejected):
+    """No channel is registered under this instance/connection (or it has no webhook credentials)."""
+
+    status_code = 403
+    reason = "unknown_channel"
+
+
 class MalformedPayload(WebhookRejected):
     status_code = 400
     reason = "malformed_payload"
+
+
+class SenderUnresolvable(MalformedPayload):
+    """Well-formed, but no phone number to answer can be found in it."""
+
+    status_code = 422
+    reason = "sender_unresolvable"
 
 
 class PayloadTooLarge(WebhookRejected):

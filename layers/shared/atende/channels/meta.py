@@ -1,6 +1,6 @@
 """Meta WhatsApp Cloud API — inbound side: subscription check, signature, normalisation.
 
-Stdlib only (hmac, json): this module is on the webhook's cold-start path.
+Stdlib only (hmac, json, the shared readers of ``channels.payload``): this module is on the webhook's cold-start path.
 Reference: ../shared/docs/providers.md §1 (envelope, message types, statuses, BSUIDs).
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from atende.channels.payload import decode_json as decode_json  # re-exported: the webhook decodes through this module
+from atende.channels.payload import integer, items, number, obj, objects, text
 from atende.domain.messages import (
     ContactRef,
     DeliveryStatus,
@@ -29,7 +31,6 @@ from atende.errors import MalformedPayload, SignatureInvalid, SignatureMissing
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 _SIGNATURE_PREFIX = "sha256="
-_MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 
 
 def verify_subscription(query: Mapping[str, str], verify_token: str) -> str | None:
@@ -92,16 +93,6 @@ ChannelResolver = Callable[[str], Channel | None]
 ContactIdFactory = Callable[[str], str]  # sender id (wa_id or BSUID) -> pseudonymous contact id
 
 
-def decode_json(raw_body: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(raw_body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise MalformedPayload("body is not valid JSON") from exc
-    if not isinstance(doc, dict):
-        raise MalformedPayload("body is not a JSON object")
-    return doc
-
-
 def parse_meta_webhook(doc: dict[str, Any], resolve_channel: ChannelResolver, contact_id: ContactIdFactory) -> MetaDelivery:
     """Normalise every ``entry × changes × messages/statuses/errors`` of one delivery.
 
@@ -133,23 +124,22 @@ def parse_meta_webhook(doc: dict[str, Any], resolve_channel: ChannelResolver, co
 
 
 def _parse_value(value: dict[str, Any], resolve_channel: ChannelResolver, contact_id: ContactIdFactory, out: MetaDelivery) -> None:
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
-    phone_number_id = _str(metadata.get("phone_number_id"))
+    phone_number_id = text(obj(value.get("metadata")).get("phone_number_id"))
     channel = resolve_channel(phone_number_id) if phone_number_id else None
-    for err in _list(value.get("errors")):
-        out.errors.append(WebhookErrorReport(channel.channel_id if channel else None, _int(err.get("code"))))
+    for err in objects(value.get("errors")):
+        out.errors.append(WebhookErrorReport(channel.channel_id if channel else None, integer(err.get("code"))))
     if channel is None:
-        if _list(value.get("messages")) or _list(value.get("statuses")):
+        if objects(value.get("messages")) or objects(value.get("statuses")):
             out.unknown_channels += 1
         return
-    profiles = _contacts_by_sender(_list(value.get("contacts")))
-    for raw in _raw_list(value.get("messages")):
+    profiles = _contacts_by_sender(objects(value.get("contacts")))
+    for raw in items(value.get("messages")):
         message = _parse_message(raw, channel, profiles, contact_id)
         if message is None:
             out.ignored += 1
         else:
             out.messages.append(message)
-    for raw in _raw_list(value.get("statuses")):
+    for raw in items(value.get("statuses")):
         status = _parse_status(raw, channel, contact_id)
         if status is None:
             out.ignored += 1
@@ -161,7 +151,7 @@ def _contacts_by_sender(contacts: list[dict[str, Any]]) -> dict[str, dict[str, A
     by_id: dict[str, dict[str, Any]] = {}
     for contact in contacts:
         for key in ("wa_id", "user_id"):
-            if _str(contact.get(key)):
+            if text(contact.get(key)):
                 by_id[contact[key]] = contact
     return by_id
 
@@ -180,23 +170,39 @@ def _sender_contact(wa_id: str | None, user_id: str | None, name: str | None, co
 def _parse_message(raw: Any, channel: Channel, profiles: dict[str, dict[str, Any]], contact_id: ContactIdFactory) -> InboundMessage | None:
     if not isinstance(raw, dict):
         return None
-    message_id = _str(raw.get("id"))
-    wa_id = _str(raw.get("from"))
-    user_id = _str(raw.get("from_user_id"))
+    message_id = text(raw.get("id"))
+    wa_id = text(raw.get("from"))
+    user_id = text(raw.get("from_user_id"))
     profile = profiles.get(wa_id or "") or profiles.get(user_id or "") or {}
-    user_id = user_id or _str(profile.get("user_id"))
-    wa_id = wa_id or _str(profile.get("wa_id"))
-    name = _str((profile.get("profile") or {}).get("name")) if isinstance(profile.get("profile"), dict) else None
+    user_id = user_id or text(profile.get("user_id"))
+    wa_id = wa_id or text(profile.get("wa_id"))
+    name = text((profile.get("profile") or {}).get("name")) if isinstance(profile.get("profile"), dict) else None
     contact = _sender_contact(wa_id, user_id, name, contact_id)
-    timestamp = _int(raw.get("timestamp"))
+    timestamp = integer(raw.get("timestamp"))
     if not message_id or contact is None or timestamp is None:
         return None
-    type_name = _str(raw.get("type")) or "unknown"
+    type_name = text(raw.get("type")) or "unknown"
     mtype = MessageType(type_name)
-    body = raw.get(type_name) if isinstance(raw.get(type_name), dict) else {}
-    text, media, extra = _content(mtype, body, raw)
+    body = raw.get(type_name)
+    media: MediaRef | None = None
+    extra: dict[str, Any]
+    if mtype is MessageType.TEXT:  # the common case: no dispatch, no extra
+        content = text(body.get("body")) if isinstance(body, dict) else None
+        extra = {}
+    else:
+        content, media, extra = _CONTENT.get(mtype, _no_content)(body)
     if raw.get("errors"):
-        extra["error_code"] = _int(_list(raw.get("errors"))[0].get("code")) if _list(raw.get("errors")) else None
+        errors = objects(raw.get("errors"))
+        extra["error_code"] = integer(errors[0].get("code")) if errors else None
+    context: ReplyContext | None = None
+    raw_context = raw.get("context")
+    if raw_context is not None:
+        context, referred_product = _context(raw_context)
+        if referred_product:
+            # Beyond InboundMessage's documented keys: the catalogue product a "Message business"
+            # tap was about ({"catalog_id"?, "product_retailer_id"}), so the question has its subject.
+            extra["referred_product"] = referred_product
+    referral = raw.get("referral")
     return InboundMessage(
         tenant_id=channel.tenant_id,
         channel_id=channel.channel_id,
@@ -205,86 +211,206 @@ def _parse_message(raw: Any, channel: Channel, profiles: dict[str, dict[str, Any
         contact=contact,
         timestamp=timestamp,
         type=mtype,
-        text=text,
+        text=content,
         media=media,
-        context=_context(raw.get("context")),
-        referral=_referral(raw.get("referral")),
-        extra={k: v for k, v in extra.items() if v is not None},
+        context=context,
+        referral=_referral(referral) if referral is not None else None,
+        extra={k: v for k, v in extra.items() if v is not None} if extra else extra,
     )
 
 
-def _content(mtype: MessageType, body: dict[str, Any], raw: dict[str, Any]) -> tuple[str | None, MediaRef | None, dict[str, Any]]:
-    extra: dict[str, Any] = {}
-    if mtype is MessageType.TEXT:
-        return _str(body.get("body")), None, extra
-    if mtype.value in _MEDIA_TYPES:
-        media = MediaRef(
-            media_id=_str(body.get("id")),
-            mime_type=_str(body.get("mime_type")),
-            sha256=_str(body.get("sha256")),
-            caption=_str(body.get("caption")),
-            filename=_str(body.get("filename")),
-            voice=body.get("voice") is True,
-            animated=body.get("animated") is True,
-            url=_str(body.get("url")),
-        )
-        return media.caption, media, extra
-    if mtype is MessageType.INTERACTIVE:
-        kind = _str(body.get("type"))
-        reply = body.get(kind) if kind and isinstance(body.get(kind), dict) else {}
-        extra.update(interactive_type=kind, reply_id=_str(reply.get("id")))
-        return _str(reply.get("title")), None, extra
-    if mtype is MessageType.BUTTON:
-        extra["payload"] = _str(body.get("payload"))
-        return _str(body.get("text")), None, extra
-    if mtype is MessageType.REACTION:
-        extra.update(target_message_id=_str(body.get("message_id")), emoji=_str(body.get("emoji")) or "")
-        return None, None, extra
-    if mtype is MessageType.LOCATION:
-        extra.update({k: body.get(k) for k in ("latitude", "longitude", "name", "address") if body.get(k) is not None})
-        return None, None, extra
-    if mtype is MessageType.SYSTEM:
-        extra["system_type"] = _str(body.get("type"))
-        return None, None, extra
-    if mtype is MessageType.UNSUPPORTED:
-        extra["unsupported_type"] = _str(body.get("type"))
+# --- content per message type (providers.md §1.5); the keys follow InboundMessage.extra -----
+
+Content = tuple[str | None, MediaRef | None, dict[str, Any]]
+
+
+def _no_content(value: Any) -> Content:
+    return None, None, {}
+
+
+def _text(value: Any) -> Content:
+    return text(obj(value).get("body")), None, {}
+
+
+def _media(value: Any) -> Content:
+    body = obj(value)
+    media = MediaRef(
+        media_id=text(body.get("id")),
+        mime_type=text(body.get("mime_type")),
+        sha256=text(body.get("sha256")),
+        caption=text(body.get("caption")),
+        filename=text(body.get("filename")),
+        voice=body.get("voice") is True,
+        animated=body.get("animated") is True,
+        url=text(body.get("url")),
+    )
+    return media.caption, media, {}
+
+
+def _interactive(value: Any) -> Content:
+    body = obj(value)
+    kind = text(body.get("type"))
+    reply = obj(body.get(kind)) if kind else {}
+    if kind == "nfm_reply":
+        # A WhatsApp Flow answered: Meta's fixed body ("Sent") or the reply's name is the text; the
+        # flow_token we gave the flow (its only identifier, the response has no flow id) is the reply id.
+        label = text(reply.get("body")) or text(reply.get("name"))
+        return label, None, {"interactive_type": kind, "reply_id": _flow_token(reply.get("response_json"))}
+    extra = {"interactive_type": kind, "reply_id": text(reply.get("id")), "description": text(reply.get("description"))}
+    return text(reply.get("title")), None, extra
+
+
+def _flow_token(response_json: Any) -> str | None:
+    if isinstance(response_json, str):
+        try:
+            response_json = json.loads(response_json)
+        except (ValueError, RecursionError):
+            return None
+    return text(obj(response_json).get("flow_token"))
+
+
+def _button(value: Any) -> Content:
+    body = obj(value)
+    return text(body.get("text")), None, {"payload": text(body.get("payload"))}
+
+
+def _reaction(value: Any) -> Content:
+    body = obj(value)
+    # A removal comes with an empty emoji or none at all: both become "", told apart from absence.
+    return None, None, {"target_message_id": text(body.get("message_id")), "emoji": text(body.get("emoji")) or ""}
+
+
+def _location(value: Any) -> Content:
+    body = obj(value)
+    extra = {
+        "latitude": number(body.get("latitude")),
+        "longitude": number(body.get("longitude")),
+        "name": text(body.get("name")),
+        "address": text(body.get("address")),
+        "url": text(body.get("url")),
+    }
     return None, None, extra
 
 
-def _context(raw: Any) -> ReplyContext | None:
+def _contacts(value: Any) -> Content:
+    cards = []
+    for card in objects(value):
+        name = _card_name(obj(card.get("name")))
+        phones = [phone for phone in (text(p.get("phone")) or text(p.get("wa_id")) for p in objects(card.get("phones"))) if phone]
+        if name or phones:
+            cards.append({"name": name or "", "phones": phones})
+    return None, None, {"contacts": cards or None}
+
+
+def _card_name(name: dict[str, Any]) -> str | None:
+    formatted = text(name.get("formatted_name"))
+    if formatted:
+        return formatted
+    parts = [part for part in (text(name.get("first_name")), text(name.get("last_name"))) if part]
+    return " ".join(parts) or None
+
+
+def _order(value: Any) -> Content:
+    body = obj(value)
+    items = []
+    for item in objects(body.get("product_items")):
+        product = text(item.get("product_retailer_id"))
+        if product is None:
+            continue
+        fields = {
+            "product_retailer_id": product,
+            "quantity": integer(item.get("quantity")),
+            "item_price": _amount(item.get("item_price")),
+            "currency": text(item.get("currency")),
+        }
+        items.append({k: v for k, v in fields.items() if v is not None})
+    order: dict[str, Any] = {"items": items}
+    catalog_id = text(body.get("catalog_id"))
+    if catalog_id:
+        order["catalog_id"] = catalog_id
+    return text(body.get("text")), None, {"order": order}
+
+
+def _amount(value: Any) -> int | float | None:
+    """A price as sent: 45 stays 45 (not 45.0), 24.9 stays 24.9."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return number(value)
+
+
+def _system(value: Any) -> Content:
+    body = obj(value)
+    # Webhooks up to v11 named the new number new_wa_id; later versions call it wa_id.
+    new_wa_id = text(body.get("wa_id")) or text(body.get("new_wa_id"))
+    return text(body.get("body")), None, {"system_type": text(body.get("type")), "new_wa_id": new_wa_id}
+
+
+def _unsupported(value: Any) -> Content:
+    return None, None, {"unsupported_type": text(obj(value).get("type"))}
+
+
+_CONTENT: dict[MessageType, Callable[[Any], Content]] = {
+    MessageType.TEXT: _text,
+    MessageType.IMAGE: _media,
+    MessageType.AUDIO: _media,
+    MessageType.VIDEO: _media,
+    MessageType.DOCUMENT: _media,
+    MessageType.STICKER: _media,
+    MessageType.INTERACTIVE: _interactive,
+    MessageType.BUTTON: _button,
+    MessageType.REACTION: _reaction,
+    MessageType.LOCATION: _location,
+    MessageType.CONTACTS: _contacts,
+    MessageType.ORDER: _order,
+    MessageType.SYSTEM: _system,
+    MessageType.UNSUPPORTED: _unsupported,
+}
+
+
+def _context(raw: Any) -> tuple[ReplyContext | None, dict[str, str] | None]:
+    """The quoted/forwarded context, and the catalogue product a "message business" tap refers to."""
     if not isinstance(raw, dict):
-        return None
-    return ReplyContext(
-        message_id=_str(raw.get("id")),
-        from_id=_str(raw.get("from")),
+        return None, None
+    context = ReplyContext(
+        message_id=text(raw.get("id")),
+        from_id=text(raw.get("from")),
         forwarded=raw.get("forwarded") is True,
         frequently_forwarded=raw.get("frequently_forwarded") is True,
     )
+    product = obj(raw.get("referred_product"))
+    retailer_id = text(product.get("product_retailer_id"))
+    if retailer_id is None:
+        return context, None
+    referred = {"product_retailer_id": retailer_id}
+    catalog_id = text(product.get("catalog_id"))
+    if catalog_id:
+        referred["catalog_id"] = catalog_id
+    return context, referred
 
 
 def _referral(raw: Any) -> Referral | None:
     if not isinstance(raw, dict):
         return None
     return Referral(
-        source_type=_str(raw.get("source_type")),
-        source_id=_str(raw.get("source_id")),
-        source_url=_str(raw.get("source_url")),
-        headline=_str(raw.get("headline")),
-        body=_str(raw.get("body")),
-        media_type=_str(raw.get("media_type")),
-        ctwa_clid=_str(raw.get("ctwa_clid")),
+        source_type=text(raw.get("source_type")),
+        source_id=text(raw.get("source_id")),
+        source_url=text(raw.get("source_url")),
+        headline=text(raw.get("headline")),
+        body=text(raw.get("body")),
+        media_type=text(raw.get("media_type")),
+        ctwa_clid=text(raw.get("ctwa_clid")),
     )
 
 
 def _parse_status(raw: Any, channel: Channel, contact_id: ContactIdFactory) -> StatusUpdate | None:
     if not isinstance(raw, dict):
         return None
-    message_id = _str(raw.get("id"))
-    contact = _sender_contact(_str(raw.get("recipient_id")), _str(raw.get("recipient_user_id")), None, contact_id)
-    timestamp = _int(raw.get("timestamp"))
+    message_id = text(raw.get("id"))
+    contact = _sender_contact(text(raw.get("recipient_id")), text(raw.get("recipient_user_id")), None, contact_id)
+    timestamp = integer(raw.get("timestamp"))
     if not message_id or contact is None or timestamp is None:
         return None
-    errors = _list(raw.get("errors"))
+    errors = objects(raw.get("errors"))
     first_error = errors[0] if errors else {}
     return StatusUpdate(
         tenant_id=channel.tenant_id,
@@ -292,37 +418,8 @@ def _parse_status(raw: Any, channel: Channel, contact_id: ContactIdFactory) -> S
         provider=Provider.META,
         provider_message_id=message_id,
         contact=contact,
-        status=DeliveryStatus(_str(raw.get("status")) or "unknown"),
+        status=DeliveryStatus(text(raw.get("status")) or "unknown"),
         timestamp=timestamp,
-        error_code=_int(first_error.get("code")),
-        error_title=_str(first_error.get("title")),
+        error_code=integer(first_error.get("code")),
+        error_title=text(first_error.get("title")),
     )
-
-
-def _str(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    if value.isascii():
-        return value
-    # JSON allows escaped lone surrogates ("\\ud800"); they are not text and would make every
-    # later encode (queue body, LLM request, reply) fail. Replace them once, here.
-    return value.encode("utf-8", "replace").decode("utf-8")
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():  # "²".isdigit() is True
-        return int(value)
-    return None
-
-
-def _list(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _raw_list(value: Any) -> list[Any]:
-    """Items as sent, junk included, so junk is counted as ignored rather than silently dropped."""
-    return value if isinstance(value, list) else []

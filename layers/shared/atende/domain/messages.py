@@ -70,8 +70,6 @@ _STATUS_RANK = {
     DeliveryStatus.FAILED: 5,
 }
 
-# Types whose content the assistant reads as text in this release.
-TEXTUAL_TYPES = frozenset({MessageType.TEXT, MessageType.INTERACTIVE, MessageType.BUTTON})
 # Types that never deserve an answer: an emoji reaction or a sticker is not a question.
 SILENT_TYPES = frozenset({MessageType.REACTION, MessageType.STICKER, MessageType.SYSTEM})
 
@@ -81,15 +79,18 @@ class ContactRef:
     """Who wrote. ``contact_id`` is pseudonymous and is the only id allowed in keys and logs."""
 
     contact_id: str
-    wa_id: str | None = None  # WhatsApp id as received: never "repaired" (Brazilian 9th digit)
+    wa_id: str | None = None  # phone-based WhatsApp id (digits) as received: never "repaired" (9th digit)
     user_id: str | None = None  # Meta business-scoped user id (BSUID, 2026)
     name: str | None = None
+    # The provider's chat address when it is not the bare wa_id: a Baileys JID
+    # ("5511…@s.whatsapp.net", or "…@lid" when WhatsApp hides the phone). Replies go exactly here.
+    jid: str | None = None
 
     @property
     def reply_address(self) -> str:
-        address = self.wa_id or self.user_id
+        address = self.jid or self.wa_id or self.user_id
         if not address:
-            raise ValueError("contact has neither wa_id nor user_id")
+            raise ValueError("contact has no address to reply to")
         return address
 
 
@@ -137,7 +138,21 @@ class InboundMessage:
     media: MediaRef | None = None
     context: ReplyContext | None = None
     referral: Referral | None = None
-    # Extra structured content (button id, location, reaction target...), JSON-safe values only.
+    # Structured content, JSON-safe values only; the same keys whatever the provider
+    # (``domain.content`` turns them into what the assistant reads):
+    #   LOCATION     latitude, longitude (float), name?, address?, url?, live? (True)
+    #   CONTACTS     contacts: [{"name": str, "phones": [str, ...]}]
+    #   INTERACTIVE  interactive_type ("button_reply" | "list_reply" | "nfm_reply"), reply_id,
+    #                description? (list rows); ``text`` = the title the customer tapped
+    #   BUTTON       payload (template quick-reply); ``text`` = the button label
+    #   REACTION     target_message_id, emoji ("" = reaction removed)
+    #   ORDER        order: {"catalog_id"?, "items": [{"product_retailer_id", "quantity",
+    #                "item_price"?, "currency"?}]}; ``text`` = the customer's note
+    #   SYSTEM       system_type ("user_changed_number" ...), new_wa_id?; ``text`` = Meta's body
+    #   UNSUPPORTED  unsupported_type (the provider's own name for it)
+    #   any          error_code (Meta attaches one to unsupported/failed items);
+    #                referred_product {"catalog_id"?, "product_retailer_id"} (Meta: asked about
+    #                a catalogue product); inline_media / media_unavailable (True) on media
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -10,6 +10,8 @@ from atende.domain.messages import Provider
 from atende.domain.texts import DEFAULT_LANGUAGE
 
 TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+# Evolution instance / Whaticket connection names: they become part of secret names and URLs.
+EXTERNAL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 LLM_PROVIDERS = frozenset({"auto", "openai", "gemini", "local"})
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -62,7 +64,10 @@ class Tenant:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """One WhatsApp connection of a tenant. ``external_id`` is the Meta phone_number_id.
+    """One WhatsApp connection of a tenant.
+
+    ``external_id`` is what the provider's webhook names the connection by: Meta's
+    phone_number_id, Evolution's instance name, the Whaticket connection name in our URL.
 
     ``tenant_id`` is None for an *unrouted* channel: what the Meta webhook knows from a payload
     before the processor looks the number up in the registry (see ``unrouted``).
@@ -72,8 +77,12 @@ class Channel:
     provider: Provider
     external_id: str
     display_phone_number: str | None = None
-    # Secrets Manager id of this channel's access token; None = the deployment-wide token secret.
+    # Secrets Manager id of this channel's sending credentials (Meta access token, Evolution
+    # instance token, Whaticket token or login); None = the deployment-wide Meta token secret.
     access_token_secret_id: str | None = None
+    base_url: str | None = None  # Evolution server / Whaticket backend; None for Meta
+    # Provider-specific, non-secret settings (e.g. Evolution presence_ms, Whaticket whatsapp_id).
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def channel_id(self) -> str:
@@ -91,4 +100,6 @@ class Channel:
             external_id=item["external_id"],
             display_phone_number=item.get("display_phone_number"),
             access_token_secret_id=item.get("access_token_secret_id") or None,
+            base_url=item.get("base_url") or None,
+            options=dict(item.get("options") or {}),
         )

@@ -47,7 +47,7 @@ class HttpResponse:
 
 
 @lru_cache(maxsize=4096)
-def _cached_contact_id(key: str, sender_id: str) -> str:
+def cached_contact_id(key: str, sender_id: str) -> str:
     # Customers write in bursts: the same sender's id is recomputed for every message otherwise.
     return pseudonymous_contact_id(key.encode(), sender_id)
 
@@ -105,7 +105,7 @@ class MetaIngress:
 
     def _contact_id(self, sender_id: str) -> str:
         key = self._secrets.get_field(self._settings.pseudonym_secret_id, "key")
-        return _cached_contact_id(key, sender_id)
+        return cached_contact_id(key, sender_id)
 
     def _record(self, delivery: meta.MetaDelivery) -> None:
         if delivery.messages:

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from atende.channels.outbound import Messenger, OutboundInvalid
+from atende.domain.content import assistant_text
 from atende.domain.conversation import Turn, remember, split_text, within_service_window
-from atende.domain.messages import SILENT_TYPES, TEXTUAL_TYPES, InboundMessage, StatusUpdate, parse_envelope
+from atende.domain.messages import SILENT_TYPES, InboundMessage, StatusUpdate, parse_envelope
 from atende.domain.tenants import Channel, Tenant
 from atende.domain.texts import bot_text
 from atende.errors import (
@@ -30,14 +32,6 @@ from atende.errors import (
 from atende.llm import ChatModel
 from atende.observability import count, logger, milliseconds
 from atende.store.conversations import Claim, ClaimState, Completion, ConversationStore, OutboundRecord, Profile
-
-
-class Messenger(Protocol):
-    """What the processor needs from a provider client (MetaClient today)."""
-
-    def mark_read(self, message_id: str, *, typing: bool = True) -> None: ...
-
-    def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> object: ...
 
 
 class Directory(Protocol):
@@ -172,10 +166,11 @@ class ReplyService:
         if not claim.sent_ids:
             # Blue ticks + typing indicator while the model thinks (Meta hides it on our reply).
             self._mark_read(messenger, message)
-        user_turn = Turn("user", _user_text(message), message.timestamp)
+        readable = assistant_text(message)
+        user_turn = Turn("user", readable or f"[{message.type.value}]", message.timestamp)
         parts, kind = list(claim.reply_parts), claim.reply_kind
         if not parts:
-            parts, kind = self._compose(message, tenant, profile, user_turn, attempt)
+            parts, kind = self._compose(message, tenant, profile, user_turn if readable else None, attempt)
         if len(parts) > 1 and not claim.reply_parts:
             claim = self._conversations.checkpoint_reply(message, claim, parts, (), kind)
 
@@ -207,6 +202,11 @@ class ReplyService:
                 return "outside_window"
             except ProviderAuthError:
                 raise
+            except OutboundInvalid:
+                # Our own output broke the provider's limits: a bug to fix, not a reason to retry.
+                count("ReplyInvalid")
+                logger.error("reply broke the provider's limits", extra={"kind": kind})
+                return "rejected"
             except ProviderRejected as exc:
                 count("ReplyRejected")
                 logger.warning("provider rejected the reply", extra={"code": exc.code})
@@ -225,9 +225,11 @@ class ReplyService:
         return outcome
 
     def _compose(
-        self, message: InboundMessage, tenant: Tenant, profile: Profile, user_turn: Turn, attempt: Attempt
+        self, message: InboundMessage, tenant: Tenant, profile: Profile, user_turn: Turn | None, attempt: Attempt
     ) -> tuple[list[str], str]:
-        if message.type not in TEXTUAL_TYPES or not message.text:
+        if user_turn is None:
+            # Nothing the assistant can read: one polite notice (the claim makes it one per
+            # message, whatever the retries), never an LLM call.
             count("InboundUnsupportedType")
             return [bot_text("unsupported_type", tenant.language, tenant.texts)], "notice"
         model = self._model_for(tenant)
@@ -260,14 +262,10 @@ class ReplyService:
     @staticmethod
     def _mark_read(messenger: Messenger, message: InboundMessage) -> None:
         try:
-            messenger.mark_read(message.provider_message_id, typing=True)
+            messenger.acknowledge(message)
         except ProviderAuthError:
             raise
         except AtendeError as exc:
             # Cosmetic (blue ticks + typing): never worth failing or delaying the answer.
             count("MarkReadFailed")
             logger.info("mark-as-read failed", extra={"error": type(exc).__name__})
-
-
-def _user_text(message: InboundMessage) -> str:
-    return message.text or f"[{message.type.value}]"

@@ -8,10 +8,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from atende.errors import ConfigError, StoreError
+from atende.errors import ConfigError, SecretNotFound, StoreError
 from atende.store import aws
 
 _UNREADABLE = ("ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure")
+_ABSENT_LIMIT = 10_000  # bound the negative cache's memory under a flood of made-up names
 
 
 class SecretStore:
@@ -30,6 +31,7 @@ class SecretStore:
         self._clock = clock
         self._prefetch = prefetch
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._absent: dict[str, float] = {}
 
     def get_json(self, secret_id: str) -> dict[str, str]:
         now = self._clock()
@@ -62,6 +64,27 @@ class SecretStore:
         missing = [s for s in self._prefetch if s not in self._cache]
         if missing:
             raise ConfigError(f"secrets {missing} were not returned")
+
+    def find_json(self, secret_id: str, *, absent_for: float = 60.0) -> dict[str, str] | None:
+        """Like ``get_json``, but None when the secret does not exist.
+
+        For secrets named after attacker-supplied input (a webhook's instance name): absence is
+        an answer, not an outage, and is itself cached for ``absent_for`` seconds so a flood of
+        made-up names costs one call per name per minute, not one per request.
+        """
+        now = self._clock()
+        miss = self._absent.get(secret_id)
+        if miss is not None and now - miss < absent_for:
+            return None
+        try:
+            value = self.get_json(secret_id)
+        except SecretNotFound:
+            if len(self._absent) >= _ABSENT_LIMIT:
+                self._absent.clear()
+            self._absent[secret_id] = now
+            return None
+        self._absent.pop(secret_id, None)
+        return value
 
     def get_field(self, secret_id: str, field: str) -> str:
         value = self.get_json(secret_id).get(field, "")
@@ -100,6 +123,8 @@ def _translate(exc: Exception, secret_id: str) -> Exception:
 
 def _error_for(code: str | None, secret_id: str) -> Exception:
     """Missing or forbidden secrets are deployment problems; anything else may pass."""
+    if code == "ResourceNotFoundException":
+        return SecretNotFound(f"secret {secret_id} does not exist")
     if code in _UNREADABLE:
         return ConfigError(f"secret {secret_id} cannot be read ({code})")
     return StoreError(f"Secrets Manager error {code}")

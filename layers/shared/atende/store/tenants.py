@@ -70,6 +70,8 @@ class TenantDirectory:
             "external_id": channel.external_id,
             "display_phone_number": channel.display_phone_number,
             "access_token_secret_id": channel.access_token_secret_id,
+            "base_url": channel.base_url,
+            "options": channel.options or None,
         }
         self._put(item)
         self._cache.pop(("channel", channel.provider.value, channel.external_id), None)

@@ -1,0 +1,35 @@
+"""What the processor needs from any provider client, and what a send returns.
+
+Each provider client (``meta_client``, ``evolution_client``, ``whaticket_client``) takes an
+injected ``httpx.Client`` and translates every failure into the ``atende.errors`` tree:
+``ProviderUnavailable``/``ProviderRateLimited`` (transient: the record is retried),
+``ProviderAuthError`` (credentials: retried, then dead-lettered for a redrive once fixed, with an
+alarm), ``ProviderRejected`` (this exact request will never succeed: recorded, not retried).
+Requests that break a provider's documented limits raise ``OutboundInvalid`` before any HTTP call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from atende.domain.messages import InboundMessage
+
+
+class OutboundInvalid(ValueError):
+    """A message we were asked to send breaks the provider's limits (caught before sending)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    message_id: str  # the provider's id, or one we minted when the provider returns none
+    accepted_status: str | None = None  # provider's acceptance state when it reports one
+
+
+class Messenger(Protocol):
+    def acknowledge(self, message: InboundMessage) -> None:
+        """Read receipt, plus a typing indicator where the provider has one; no-op where neither exists."""
+
+    def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> SentMessage:
+        """Send ``body`` to ``to`` (a ``ContactRef.reply_address``), quoting ``reply_to`` when given."""
