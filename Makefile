@@ -22,6 +22,7 @@ ENV ?= dev
 FN ?= WebhookFunction
 EVENT ?= events/meta_text.json
 TEXT ?= Olá! Vocês abrem no domingo?
+CHANNEL ?= meta
 
 .PHONY: help install run demo say invoke test unit lint format bench build validate deploy events clean
 
@@ -37,14 +38,14 @@ $(STAMP): requirements/dev.txt layers/shared/requirements.txt
 
 install: $(STAMP) ## create .venv with the pinned dependencies
 
-run: $(STAMP) ## start the local stack (moto + webhook on :3000 + processor + Graph sandbox)
+run: $(STAMP) ## start the local stack (moto + webhook on :3000 + processor + provider sandboxes on :3001)
 	$(PY) -m local.run
 
-demo: $(STAMP) ## play a signed conversation (against `make run` if up, else an embedded stack)
-	$(PY) -m local.demo
+demo: $(STAMP) ## play a conversation: make demo [CHANNEL=meta|evolution|whaticket] (uses `make run` if up)
+	$(PY) -m local.demo --channel $(CHANNEL)
 
-say: $(STAMP) ## send one message: make say TEXT='Quanto custa o bolo?'
-	$(PY) -m local.demo --say "$(TEXT)"
+say: $(STAMP) ## send one message: make say TEXT='Quanto custa o bolo?' [CHANNEL=evolution]
+	$(PY) -m local.demo --channel $(CHANNEL) --say "$(TEXT)"
 
 invoke: $(STAMP) ## in-process `sam local invoke`: make invoke FN=WebhookFunction EVENT=events/meta_text.json
 	$(PY) -m local.invoke $(FN) $(EVENT)

@@ -41,6 +41,9 @@ def main() -> None:
             "GET", "/webhooks/meta", raw_query=f"hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={DEMO.verify_token}"
         ),
     )
+    evolution = (ROOT / "tests" / "fixtures" / "evolution" / "text_conversation.json").read_bytes().rstrip(b"\n")
+    headers = {"content-type": "application/json", "user-agent": "axios/1.7.7", "x-atende-secret": DEMO.evolution_header_secret}
+    _write("evolution_text.json", http_api_event("POST", "/webhooks/evolution", body=evolution, headers=headers))
     raw = _raw("text.json")
     _write(
         "meta_bad_signature.json", http_api_event("POST", "/webhooks/meta", body=raw, headers={"x-hub-signature-256": "sha256=" + "0" * 64})

@@ -3,7 +3,8 @@
 - moto in server mode, with every stateful resource of template.yaml (local.provision);
 - the real WebhookFunction behind an HTTP server (API Gateway HTTP API v2 events);
 - the real ProcessorFunction fed by a poller that behaves like Lambda's SQS event source;
-- a Graph API sandbox that records outbound messages and posts signed status webhooks back;
+- provider sandboxes on one port (Graph API at /, Evolution at /evolution, Whaticket at
+  /whaticket) that record outbound messages; Meta's and Evolution's post status webhooks back;
 - the offline LLM unless OPENAI_API_KEY / GEMINI_API_KEY is set in the environment.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 from local.events import LambdaContext, http_api_event
 from local.functions import ensure_layer_on_path, load_function_module
 from local.sandbox import GraphSandbox, OutboundCall, status_webhook
+from local.sandbox_relays import EvolutionSandbox, RelayCall, WhaticketSandbox
 from local.seed import DEMO
 
 HOST = "127.0.0.1"
@@ -58,15 +60,18 @@ class LocalStack:
         from local.provision import provision
         from local.seed import seed_demo
 
+        self.sandbox = GraphSandbox(access_tokens={DEMO.access_token}, on_sent=self._after_send)
+        self.evolution = EvolutionSandbox(api_keys={DEMO.evolution_api_key}, on_sent=self._after_evolution_send)
+        self.whaticket = WhaticketSandbox(api_tokens={DEMO.whaticket_api_token})
+        sandboxes = ThreadingHTTPServer((HOST, self.graph_port), self._sandbox_handler_class())
+        self._servers.append(sandboxes)
+        self.graph_port = sandboxes.server_address[1]
+        self._spawn("provider-sandboxes", sandboxes.serve_forever)
+
         aws.reset_clients()
         self.stack = provision(stage="dev")
-        seed_demo(self.stack)
+        seed_demo(self.stack, sandbox_url=self.sandbox_url)
         self._store_llm_keys_from_environment()
-
-        self.sandbox = GraphSandbox(access_tokens={DEMO.access_token}, on_sent=self._after_send)
-        graph = self.sandbox.serve(HOST, self.graph_port)
-        self._servers.append(graph)
-        self.graph_port = graph.server_address[1]
 
         for logical_id in ("WebhookFunction", "ProcessorFunction"):
             os.environ.update(self.stack.function_environment(logical_id))
@@ -104,7 +109,19 @@ class LocalStack:
 
     @property
     def webhook_url(self) -> str:
-        return f"http://{HOST}:{self.webhook_port}/webhooks/meta"
+        return self.webhook_url_for("meta")
+
+    def webhook_url_for(self, provider: str) -> str:
+        path = f"whaticket/{DEMO.whaticket_connection}" if provider == "whaticket" else provider
+        return f"http://{HOST}:{self.webhook_port}/webhooks/{path}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{HOST}:{self.graph_port}"
+
+    def outbox_url_for(self, provider: str) -> str:
+        prefix = "" if provider == "meta" else f"/{provider}"
+        return f"{self.sandbox_url}{prefix}/sandbox/outbox"
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -170,6 +187,63 @@ class LocalStack:
                 httpx.post(self.webhook_url, content=body, headers=headers, timeout=5)
             except httpx.HTTPError:
                 return
+
+    def _after_evolution_send(self, call: RelayCall) -> None:
+        if not self.status_callbacks or not call.message_id or not call.to:
+            return
+        self._spawn(f"status-{call.message_id}", lambda: self._play_evolution_statuses(call))
+
+    def _play_evolution_statuses(self, call: RelayCall) -> None:
+        """Evolution's part: messages.update for our message, with the instance's webhook proofs."""
+        import httpx
+
+        remote_jid = call.to if "@" in (call.to or "") else f"{call.to}@s.whatsapp.net"
+        headers = {"content-type": "application/json", "x-atende-secret": DEMO.evolution_header_secret}
+        for status in ("SERVER_ACK", "DELIVERY_ACK", "READ"):
+            time.sleep(0.2)
+            body = self.evolution.status_update_body(
+                str(call.instance), call.message_id or "", remote_jid, status, DEMO.evolution_api_key
+            )
+            try:
+                httpx.post(self.webhook_url_for("evolution"), content=body, headers=headers, timeout=5)
+            except httpx.HTTPError:
+                return
+
+    def _sandbox_handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """One port for the three provider sandboxes, dispatched by path prefix."""
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._dispatch("GET")
+
+            def do_POST(self) -> None:
+                self._dispatch("POST")
+
+            def _dispatch(self, method: str) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                sandbox: Any = stack.sandbox
+                if self.path.startswith("/evolution/"):
+                    sandbox = stack.evolution
+                elif self.path.startswith("/whaticket/"):
+                    sandbox = stack.whaticket
+                if method == "GET" and self.path == "/sandbox/outbox":
+                    status, doc = 200, {"messages": [c.__dict__ for c in stack.sandbox.calls]}
+                else:
+                    status, doc = sandbox.handle(method, self.path, headers, body)
+                data = json.dumps(doc, ensure_ascii=False, indent=1).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json; charset=utf-8")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
 
     def _webhook_handler_class(self) -> type[BaseHTTPRequestHandler]:
         stack = self

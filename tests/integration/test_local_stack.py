@@ -32,7 +32,7 @@ def local_stack():
 @pytest.mark.enable_socket
 @pytest.mark.slow
 def test_demo_conversation_over_http_gets_one_reply_per_message_and_none_for_a_redelivery(local_stack, capsys):
-    client = Client(local_stack.webhook_url, f"http://127.0.0.1:{local_stack.graph_port}/sandbox/outbox")
+    client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url)
     assert play(client, ("Oi, bom dia!", "Vocês abrem no domingo?")) is True
     out = capsys.readouterr().out
     assert "🤖 Padaria Pão Quente: 🤖 [modo offline] Olá! 👋 Como posso ajudar?" in out
@@ -48,7 +48,7 @@ def test_status_callbacks_from_the_sandbox_reach_the_outbound_message(local_stac
 
     import boto3
 
-    client = Client(local_stack.webhook_url, f"http://127.0.0.1:{local_stack.graph_port}/sandbox/outbox")
+    client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url)
     status, replies, _ = client.say("Tem pão de queijo?")
     assert (status, len(replies)) == (200, 1)
     table = local_stack.stack.resources["AtendeTable"].ref
@@ -61,3 +61,15 @@ def test_status_callbacks_from_the_sandbox_reach_the_outbound_message(local_stac
             break
         time.sleep(0.2)
     assert [i["status"]["S"] for i in outbound] == ["read"]
+
+
+@pytest.mark.enable_socket
+@pytest.mark.slow
+@pytest.mark.parametrize("channel", ["evolution", "whaticket"])
+def test_demo_plays_through_the_relay_channels(local_stack, capsys, channel):
+    client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url, channel)
+    assert play(client, ("Oi, bom dia!", "Vocês abrem no domingo?")) is True
+    assert "no duplicate reply ✔" in capsys.readouterr().out
+    sandbox = local_stack.evolution if channel == "evolution" else local_stack.whaticket
+    assert len(sandbox.sent) == 2
+    assert local_stack.sandbox.calls == []  # nothing went out through Meta
