@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-
 import uuid
 
 import httpx

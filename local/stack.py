@@ -201,9 +201,7 @@ class LocalStack:
         headers = {"content-type": "application/json", "x-atende-secret": DEMO.evolution_header_secret}
         for status in ("SERVER_ACK", "DELIVERY_ACK", "READ"):
             time.sleep(0.2)
-            body = self.evolution.status_update_body(
-                str(call.instance), call.message_id or "", remote_jid, status, DEMO.evolution_api_key
-            )
+            body = self.evolution.status_update_body(str(call.instance), call.message_id or "", remote_jid, status, DEMO.evolution_api_key)
             try:
                 httpx.post(self.webhook_url_for("evolution"), content=body, headers=headers, timeout=5)
             except httpx.HTTPError:

@@ -68,7 +68,8 @@ def _contacts(extra: dict[str, Any]) -> str | None:
 
 
 def _order(extra: dict[str, Any], note: str) -> str | None:
-    order = extra.get("order") if isinstance(extra.get("order"), dict) else {}
+    raw = extra.get("order")
+    order: dict[str, Any] = raw if isinstance(raw, dict) else {}
     items = [i for i in order.get("items") or [] if isinstance(i, dict)]
     if not items and not note:
         return None
