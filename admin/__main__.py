@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"proofs every delivery must carry, comma-separated subset of {','.join(EVOLUTION_SCHEMES)}",
     )
     evo.add_argument("--presence-ms", type=int, default=0, help="typing indicator before replies (0-3000; blocks the send)")
+    evo.add_argument("--rotate", action="store_true", help="issue new webhook secrets (reconfigure the instance right after)")
 
     wt = sub.add_parser("register-whaticket", help="create/update a tenant and connect a Whaticket connection")
     _common(wt)
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     wt.add_argument("--auth", default="signed", choices=["signed", "url_token"], help="url_token is the weaker option")
     wt.add_argument("--require-webhook-token", action="store_true", help="also require X-Webhook-Token on deliveries")
     wt.add_argument("--whatsapp-id", help="community edition: the whatsappId that selects the connection")
+    wt.add_argument("--rotate", action="store_true", help="issue a new signing secret / URL token (reconfigure the relay right after)")
     args = parser.parse_args(argv)
 
     outputs = _stack_outputs(args.stack) if args.stack else {}
@@ -158,6 +160,7 @@ def _register_evolution(parser: argparse.ArgumentParser, args: argparse.Namespac
         schemes=tuple(s.strip() for s in args.schemes.split(",") if s.strip()),
         webhook_url=webhook_url,
         presence_ms=args.presence_ms,
+        rotate=args.rotate,
     )
     return _print_relay(result, webhook_url)
 
@@ -182,6 +185,7 @@ def _register_whaticket(parser: argparse.ArgumentParser, args: argparse.Namespac
         auth_mode=args.auth,
         require_webhook_token=args.require_webhook_token,
         whatsapp_id=args.whatsapp_id,
+        rotate=args.rotate,
     )
     base = outputs.get("WhaticketWebhookUrlBase", "<WhaticketWebhookUrlBase output of your stack>").removesuffix("/webhooks/whaticket")
     return _print_relay(result, base + result.webhook_path)
@@ -196,7 +200,7 @@ def _print_relay(result: RelayRegistration, webhook_url: str) -> int:
             "webhook_url": webhook_url,
             "generated_secrets": result.generated,
             "provider_setup": result.provider_setup,
-            "note": "generated secrets are shown once; re-registering generates new ones",
+            "note": "keep these secret; re-registering keeps them, --rotate issues new ones",
         },
         sys.stdout,
         indent=2,

@@ -10,7 +10,7 @@ import time
 import boto3
 import pytest
 
-from atende.channels.relay_auth import sign_whaticket_body
+from atende.channels.relay_auth import sha256_hex, sign_whaticket_body
 from atende.domain.tenants import Tenant
 from atende.service.registration import register_evolution_channel, register_whaticket_channel
 from atende.store.secrets import SecretStore
@@ -303,3 +303,85 @@ def test_unknown_relay_routes_and_methods(stack, webhook):
     assert call(webhook, "/webhooks/telegram", b"{}", {})[0] == 404
     event = http_api_event("GET", "/webhooks/evolution")
     assert webhook.lambda_handler(event, LambdaContext(function_name="WebhookFunction"))["statusCode"] == 405
+
+
+# --- review regressions: no lost deliveries, no takeovers -------------------------------------
+
+
+def test_an_oversized_shared_contacts_list_is_queued_truncated_not_refused_forever(stack, webhook):
+    doc = json.loads(fixture_bytes("evolution/contacts_array.json"))
+    card = doc["data"]["message"]["contactsArrayMessage"]["contacts"][0]
+    doc["data"]["message"]["contactsArrayMessage"]["contacts"] = [card] * 4000  # ~1 MB of vCards
+    raw = json.dumps(doc).encode()
+    assert len(raw) > 256 * 1024
+    assert call(webhook, EVO_PATH, raw, EVO_HEADERS) == (200, {"received": 1, "statuses": 0})
+    [item] = queued(stack)
+    assert len(item["body"]["message"]["extra"]["contacts"]) == 20
+    assert item["body"]["message"]["extra"]["truncated"] is True
+
+
+def test_a_rotated_webhook_secret_is_picked_up_without_losing_deliveries(stack, webhook, monkeypatch):
+    raw = evolution_text()
+    assert call(webhook, EVO_PATH, raw, EVO_HEADERS)[0] == 200  # caches the current secret
+    SecretStore(max_age=0).put_json(
+        "atende/dev/webhook-auth/evolution-padaria-evolution",
+        {"header_name": "x-atende-secret", "header_value": "rotated-header-secret", "apikey_sha256": sha256_hex(DEMO.evolution_api_key)},
+    )
+    ingress = webhook._ingresses()
+    clock = ingress.secrets._clock
+    monkeypatch.setattr(ingress.secrets, "_clock", lambda: clock() + 31)  # the cached copy is now 31 s old
+    second = raw.replace(b'"conversation"', b'"conversation" ', 1)  # another delivery, same message id
+    assert call(webhook, EVO_PATH, second, {"x-atende-secret": "rotated-header-secret"})[0] == 200
+    assert call(webhook, EVO_PATH, raw, EVO_HEADERS)[0] == 403  # the old secret is gone for good
+
+
+def test_a_bad_proof_does_not_make_every_request_re_read_the_secret(stack, webhook):
+    from atende.store import aws
+
+    fetched = []
+    aws.client("secretsmanager").meta.events.register(
+        "before-parameter-build.secrets-manager.GetSecretValue", lambda params, **_: fetched.append(params["SecretId"])
+    )
+    for _ in range(5):
+        assert call(webhook, EVO_PATH, evolution_text(), {"x-atende-secret": "guess"})[0] == 403
+    assert fetched.count("atende/dev/webhook-auth/evolution-padaria-evolution") == 1
+
+
+@pytest.mark.parametrize(("reason", "logged_out"), [(401, True), (428, False)])
+def test_only_a_logout_pages_a_human(stack, webhook, log_output, capsys, reason, logged_out):
+    doc = json.loads(fixture_bytes("evolution/connection_close.json"))
+    doc["data"]["statusReason"] = reason
+    assert call(webhook, EVO_PATH, json.dumps(doc).encode(), EVO_HEADERS)[0] == 200
+    [alert] = [json.loads(line) for line in log_output.getvalue().splitlines() if '"whatsapp connection closed"' in line]
+    assert alert["logged_out"] is logged_out
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    names = {m["Name"] for doc in emitted for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert "ChannelDisconnected" in names
+    assert ("ChannelLoggedOut" in names) is logged_out
+
+
+def test_another_tenant_cannot_take_over_a_registered_instance_or_its_secrets(stack):
+    from atende.store.tenants import ChannelTaken
+
+    directory = TenantDirectory(stack.resources["AtendeTable"].ref, cache_seconds=0)
+    secrets = SecretStore(max_age=0)
+    before = secrets.get_json("atende/dev/webhook-auth/evolution-padaria-evolution")
+    with pytest.raises(ChannelTaken):
+        register_evolution_channel(
+            directory, secrets, stage="dev", tenant=Tenant(tenant_id="sorveteria-gelato", name="Sorveteria Gelato"),
+            instance=DEMO.evolution_instance, base_url="https://evo.sorveteria.example", api_key="0C6E1B7A2D9F4E3B8A5C1D7F0E2B4A6C",
+        )  # fmt: skip
+    assert secrets.get_json("atende/dev/webhook-auth/evolution-padaria-evolution") == before
+    assert directory.channel_by_id("evolution:padaria-evolution").tenant_id == DEMO.tenant_id
+
+
+def test_re_registering_keeps_the_webhook_secrets_unless_asked_to_rotate(stack):
+    directory = TenantDirectory(stack.resources["AtendeTable"].ref, cache_seconds=0)
+    secrets = SecretStore(max_age=0)
+    tenant = Tenant(tenant_id=DEMO.tenant_id, name=DEMO.business_name)
+    kwargs = {"stage": "dev", "tenant": tenant, "connection": DEMO.whaticket_connection, "base_url": "http://127.0.0.1:3001/whaticket"}
+    kept = register_whaticket_channel(directory, secrets, api_token="new-api-token", **kwargs)
+    assert kept.generated == {"signing_secret": DEMO.whaticket_signing_secret}
+    rotated = register_whaticket_channel(directory, secrets, api_token="new-api-token", rotate=True, **kwargs)
+    assert rotated.generated["signing_secret"] != DEMO.whaticket_signing_secret
+    assert secrets.get_json("atende/dev/channels/whaticket-padaria-whaticket") == {"token": "new-api-token"}

@@ -266,3 +266,59 @@ def test_delivery_status_rank_orders_progress() -> None:
 
 def test_unknown_delivery_status_value_maps_to_unknown() -> None:
     assert DeliveryStatus("deleted") is DeliveryStatus.UNKNOWN
+
+
+# --- bounded messages and batches ---------------------------------------------------------
+
+
+def _message(**fields):
+    from atende.domain.messages import ContactRef, InboundMessage, MessageType, Provider
+
+    base = {
+        "tenant_id": None,
+        "channel_id": "evolution:padaria-evolution",
+        "provider": Provider.EVOLUTION,
+        "provider_message_id": "3EB0A1B2C3D4E5F6A7B8",
+        "contact": ContactRef(contact_id="c_x", wa_id="5511987654321"),
+        "timestamp": 1_763_726_400,
+        "type": MessageType.TEXT,
+    }
+    return InboundMessage(**{**base, **fields})
+
+
+def test_an_ordinary_message_is_kept_as_is():
+    message = _message(text="Vocês abrem no domingo?")
+    assert message.bounded() is message
+
+
+def test_oversized_text_and_contact_lists_are_truncated_and_flagged():
+    from atende.domain.messages import MAX_LIST_ITEMS, MAX_TEXT_CHARS, MessageType, parse_envelope
+
+    cards = [{"name": f"Cliente {i}" * 100, "phones": ["+55 11 98888-7777"] * 50} for i in range(5000)]
+    long_text = _message(text="🥐" * 65_536).bounded()
+    assert long_text.text == "🥐" * MAX_TEXT_CHARS and long_text.extra == {"truncated": True}
+    shared = _message(type=MessageType.CONTACTS, extra={"contacts": cards}).bounded()
+    assert len(shared.extra["contacts"]) == MAX_LIST_ITEMS
+    assert all(len(c["phones"]) == MAX_LIST_ITEMS and len(c["name"]) == 500 for c in shared.extra["contacts"])
+    assert shared.extra["truncated"] is True
+    for message in (long_text, shared):  # what is queued stays under SQS's 256 KiB, and round-trips
+        body = message.to_json()
+        assert len(body.encode()) < 200 * 1024
+        assert parse_envelope(body) == message
+
+
+def test_queue_batches_respect_ten_entries_and_256_kib_of_bodies():
+    from atende.store.queue import SQS_BATCH_BYTES, QueueItem, _batches
+
+    small = [QueueItem("x" * 1000, "g", str(i)) for i in range(25)]
+    assert [len(b) for b in _batches(small)] == [10, 10, 5]
+    big = [QueueItem("x" * 100_000, "g", str(i)) for i in range(5)]
+    batches = _batches(big)
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert all(sum(len(i.body) for i in b) <= SQS_BATCH_BYTES for b in batches)
+    assert _batches([]) == []
+
+
+def test_the_replay_prefix_is_not_a_tenant_id():
+    with pytest.raises(ValueError, match="reserved"):
+        Tenant(tenant_id="replay", name="Replay Ltda")

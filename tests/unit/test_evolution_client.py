@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -606,13 +607,13 @@ def test_presence_timeout_is_unavailable() -> None:
     ],
     ids=["no-key", "no-id", "empty-id", "key-not-object", "json-list", "html", "empty"],
 )
-def test_2xx_without_key_id_is_unavailable(response: httpx.Response) -> None:
+def test_2xx_without_key_id_is_treated_as_sent_never_retried(response: httpx.Response) -> None:
     # Given a 2xx that does not confirm the send / When
-    with pytest.raises(ProviderUnavailable) as caught:
-        client_for(httpx.MockTransport(lambda request: response)).send_text(CUSTOMER_JID, "Oi")
+    sent = client_for(httpx.MockTransport(lambda request: response)).send_text(CUSTOMER_JID, "Oi")
 
-    # Then
-    assert (type(caught.value), caught.value.code) == (ProviderUnavailable, None)
+    # Then it counts as sent (a retry could reply twice), under an id of ours that says so
+    assert sent.accepted_status == "unconfirmed"
+    assert re.fullmatch(r"evolution-unconfirmed-[0-9a-f]{32}", sent.message_id)
 
 
 def test_undecodable_response_is_unavailable() -> None:

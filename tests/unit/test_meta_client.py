@@ -6,6 +6,7 @@ Reference: ../shared/docs/providers.md §1.7 (send, mark read, typing), §1.9-1.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -296,13 +297,13 @@ def test_transport_failure_is_unavailable(failure: type[httpx.TransportError]) -
     ],
     ids=["empty-messages", "no-id", "no-messages", "html"],
 )
-def test_2xx_without_a_message_id_is_unavailable(response: httpx.Response) -> None:
+def test_2xx_without_a_message_id_is_treated_as_sent_never_retried(response: httpx.Response) -> None:
     # Given a 2xx that does not confirm the send / When
-    with pytest.raises(ProviderUnavailable) as caught:
-        client_for(httpx.MockTransport(lambda request: response)).send_text("5511987654321", "Oi")
+    sent = client_for(httpx.MockTransport(lambda request: response)).send_text("5511987654321", "Oi")
 
-    # Then
-    assert (type(caught.value), caught.value.code) == (ProviderUnavailable, None)
+    # Then it counts as sent (a retry could reply twice), under an id of ours that says so
+    assert sent.accepted_status == "unconfirmed"
+    assert re.fullmatch(r"meta-unconfirmed-[0-9a-f]{32}", sent.message_id)
 
 
 def test_undecodable_response_is_unavailable() -> None:
@@ -912,11 +913,10 @@ def test_template_send_through_the_sandbox_returns_its_id() -> None:
     assert [c.payload["template"] for c in sandbox.sent] == [{"name": "encomenda_pronta", "language": {"code": "pt_BR"}}]
 
 
-def test_send_without_a_message_id_is_unavailable() -> None:
+def test_send_without_a_message_id_is_treated_as_sent() -> None:
     # Given a 2xx that does not confirm the send / When / Then
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"success": True}))
-    with pytest.raises(ProviderUnavailable):
-        client_for(transport).send_buttons("5511987654321", "Confirma?", BUTTONS)
+    assert client_for(transport).send_buttons("5511987654321", "Confirma?", BUTTONS).accepted_status == "unconfirmed"
 
 
 def test_button_texts_with_lone_surrogates_are_made_encodable() -> None:

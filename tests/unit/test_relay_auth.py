@@ -247,3 +247,28 @@ def test_a_signing_channel_never_falls_back_to_a_url_token() -> None:
 def test_a_whaticket_channel_with_no_proof_configured_accepts_nothing() -> None:
     with pytest.raises(SignatureInvalid):
         verify_wt(WhaticketAuth(), wt_headers(), url_token=URL_TOKEN)
+
+
+def test_a_header_name_without_its_value_cannot_even_be_constructed() -> None:
+    # Otherwise verify_evolution would accept any value of that header.
+    with pytest.raises(ConfigError):
+        EvolutionAuth(header_name="x-atende-secret")
+    with pytest.raises(ConfigError):
+        EvolutionAuth(header_value=HEADER_VALUE)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iat": NOW, "exp": float("nan")},
+        {"iat": NOW, "exp": float("inf")},
+        {"iat": float("nan"), "exp": NOW + 600},
+        {"iat": NOW, "exp": NOW + 3600},  # lives longer than Evolution's 600 s tokens
+        {"exp": NOW + 86_400},  # no iat, expires a day from now
+    ],
+    ids=["exp-nan", "exp-infinity", "iat-nan", "too-long-lived", "far-exp-without-iat"],
+)
+def test_jwt_time_claims_must_be_finite_and_evolution_shaped(claims: dict[str, float]) -> None:
+    token = jwt.encode({**claims, "app": "evolution", "action": "webhook"}, JWT_KEY, algorithm="HS256")
+    with pytest.raises(SignatureInvalid):
+        verify_evolution(EvolutionAuth(jwt_key=JWT_KEY), BODY, {"authorization": f"Bearer {token}"}, None, now=NOW)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jwt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,8 @@ EVOLUTION_FIXTURES = sorted((FIXTURE_DIR / "evolution").glob("*.json"))
 WHATICKET_FIXTURES = sorted((FIXTURE_DIR / "whaticket").glob("*.json"))
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER_SECRET = "fuzz-header-secret"
+INSTANCE_TOKEN = "B6D711FCDE4D4FD5936544120E713976"
+JWT_KEY = "fuzz-jwt-key-5c1e9a7b3d2f8e6a4c0b9d7f5e3a1c8b6d4f2e0a9c7b5d3f1e8a6c4b2d0f9e7a5"
 HMAC_SECRET = "fuzz-hmac-secret"
 SIGNING_SECRET = "fuzz-signing-secret"
 MAX_BODY = 256 * 1024
@@ -37,6 +40,9 @@ class Secrets:
 
     def get_field(self, secret_id: str, field: str) -> str:
         return {"key": "pseudonym-key"}[field]
+
+    def refresh(self, secret_id: str, *, min_age: float = 30.0) -> bool:
+        return False  # nothing cached goes stale within one example
 
     def find_json(self, secret_id: str, *, absent_for: float = 60.0) -> dict[str, str] | None:
         if secret_id.startswith("auth/evolution-"):
@@ -123,6 +129,75 @@ def test_evolution_random_bytes_with_random_credentials_are_rejected_without_que
     assert queue.items == []
 
 
+def all_schemes(queue: MemoryQueue) -> EvolutionIngress:
+    metrics.clear_metrics()
+    auth = EvolutionAuth(
+        hmac_secret=HMAC_SECRET,
+        header_name="x-atende-secret",
+        header_value=HEADER_SECRET,
+        jwt_key=JWT_KEY,
+        apikey_sha256=sha256_hex("B6D711FCDE4D4FD5936544120E713976"),
+    )
+    return EvolutionIngress(SETTINGS, queue, Secrets(auth, WhaticketAuth()), clock=lambda: NOW)
+
+
+def valid_evolution_headers(raw: bytes) -> dict[str, str]:
+    token = jwt.encode({"iat": NOW, "exp": NOW + 600, "app": "evolution", "action": "webhook"}, JWT_KEY, algorithm="HS256")
+    return {
+        "x-webhook-signature": sign_evolution_body(raw, HMAC_SECRET),
+        "x-atende-secret": HEADER_SECRET,
+        "authorization": f"Bearer {token}",
+    }
+
+
+credential_breakers = st.sampled_from(["x-webhook-signature", "x-atende-secret", "authorization", "apikey"])
+
+
+@FUZZ
+@given(
+    fixture=st.sampled_from(EVOLUTION_FIXTURES),
+    broken=st.lists(credential_breakers, min_size=1, max_size=4, unique=True),
+    junk=header_values,
+)
+def test_evolution_real_payloads_with_any_proof_missing_or_wrong_queue_nothing(fixture, broken, junk):
+    doc = {**json.loads(fixture.read_bytes()), "apikey": INSTANCE_TOKEN}  # some events carry apikey null
+    raw = json.dumps(doc).encode()
+    headers = valid_evolution_headers(raw)
+    queue = MemoryQueue()
+    assert all_schemes(queue).receive(raw, headers).status in (200,)  # positive control: every proof valid
+    queue.items.clear()
+    for name in broken:
+        if name == "apikey":
+            doc = {**doc, "apikey": junk}
+            raw = json.dumps(doc).encode()
+            headers["x-webhook-signature"] = sign_evolution_body(raw, HMAC_SECRET)  # keep the HMAC valid for the new body
+        elif junk is None:
+            headers.pop(name)
+        else:
+            headers[name] = junk
+    if doc.get("apikey") == "B6D711FCDE4D4FD5936544120E713976" and all(
+        headers.get(h) == v for h, v in valid_evolution_headers(raw).items()
+    ):
+        return  # the "breakage" rebuilt a valid proof (junk equal to the secret): nothing to test
+    response = all_schemes(queue).receive(raw, headers)
+    assert response.status in (401, 403)
+    assert queue.items == []
+
+
+@FUZZ
+@given(fixture=st.sampled_from(EVOLUTION_FIXTURES), position=st.integers(0, 10**6), flip=st.integers(1, 255))
+def test_evolution_raw_byte_flips_signed_for_the_original_are_refused(fixture, position, flip):
+    original = json.dumps(json.loads(fixture.read_bytes())).encode()
+    signed_original = {"x-webhook-signature": sign_evolution_body(original, HMAC_SECRET)}
+    assert evolution(MemoryQueue(), hmac=True).receive(original, signed_original).status == 200  # positive control
+    tampered = bytearray(original)
+    tampered[position % len(tampered)] ^= flip
+    queue = MemoryQueue()
+    response = evolution(queue, hmac=True).receive(bytes(tampered), signed_original)
+    assert response.status in (400, 403)  # 400 only when the flip broke the JSON envelope itself
+    assert queue.items == []
+
+
 @FUZZ
 @given(fixture=st.sampled_from(EVOLUTION_FIXTURES), path=st.lists(st.integers(0, 50), max_size=8), replacement=json_value)
 def test_evolution_authenticated_structural_mutations_never_5xx(fixture, path, replacement):
@@ -204,6 +279,31 @@ def test_whaticket_mutations_signed_for_the_original_bytes_are_refused(fixture, 
         return
     queue = MemoryQueue()
     assert whaticket(queue).receive("loja-centro", raw, wt_signed(original)).status == 403
+    assert queue.items == []
+
+
+@FUZZ
+@given(
+    fixture=st.sampled_from(WHATICKET_FIXTURES),
+    ts=st.one_of(st.none(), st.integers(NOW - 10_000, NOW + 10_000).map(str), st.text(max_size=12)),
+    signature=st.one_of(st.none(), st.text(max_size=70), st.text("0123456789abcdef", min_size=64, max_size=64)),
+)
+def test_whaticket_real_payloads_with_wrong_or_missing_signatures_queue_nothing(fixture, ts, signature):
+    raw = fixture.read_bytes()
+    headers = {k: v for k, v in {"x-timestamp": ts, "x-signature": signature}.items() if v is not None}
+    queue = MemoryQueue()
+    assert whaticket(queue).receive("loja-centro", raw, headers).status in (401, 403)
+    assert queue.items == []
+
+
+@FUZZ
+@given(fixture=st.sampled_from(WHATICKET_FIXTURES), position=st.integers(0, 10**6), flip=st.integers(1, 255))
+def test_whaticket_raw_byte_flips_signed_for_the_original_are_refused(fixture, position, flip):
+    original = fixture.read_bytes()
+    tampered = bytearray(original)
+    tampered[position % len(tampered)] ^= flip
+    queue = MemoryQueue()
+    assert whaticket(queue).receive("loja-centro", bytes(tampered), wt_signed(original)).status == 403
     assert queue.items == []
 
 

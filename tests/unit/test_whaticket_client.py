@@ -527,6 +527,8 @@ def test_login_transport_failure_is_unavailable() -> None:
     [
         (httpx.Response(400, json={"error": "ERR_WAPP_CHECK_CONTACT"}), ProviderRejected),
         (httpx.Response(400, json={"error": "Invalid number format. Only numbers is allowed."}), ProviderRejected),
+        (httpx.Response(400, json={"error": "ERR_WAPP_NOT_INITIALIZED"}), ProviderUnavailable),
+        (httpx.Response(400, json={"error": "ERR_SENDING_WAPP_MSG"}), ProviderUnavailable),
         (httpx.Response(422, json={"error": "ERR_INVALID"}), ProviderRejected),
         (httpx.Response(404, json={"error": "ERR_NO_WAPP_FOUND"}), ProviderAuthError),
         (httpx.Response(404, text="Cannot POST /api/messages/send"), ProviderAuthError),
@@ -534,7 +536,18 @@ def test_login_transport_failure_is_unavailable() -> None:
         (httpx.Response(503, text="<html>maintenance</html>"), ProviderUnavailable),
         (httpx.Response(302, headers={"location": "https://login.example"}), ProviderUnavailable),
     ],
-    ids=["400-check-contact", "400-number-format", "422", "404-connection", "404-route", "500", "503-html", "302"],
+    ids=[
+        "400-check-contact",
+        "400-number-format",
+        "400-session-down",
+        "400-send-failed",
+        "422",
+        "404-connection",
+        "404-route",
+        "500",
+        "503-html",
+        "302",
+    ],
 )
 def test_send_failures(response: httpx.Response, expected: type[ProviderError]) -> None:
     # Given
@@ -596,7 +609,7 @@ def test_transport_failure_is_unavailable(failure: type[httpx.TransportError]) -
 @pytest.mark.parametrize(
     ("http_status", "action", "expected", "transient"),
     [
-        (400, "send", ProviderRejected, False),
+        (400, "send", ProviderUnavailable, True),  # AppError's default: e.g. the WhatsApp session is down
         (422, "send", ProviderRejected, False),
         (404, "send", ProviderAuthError, False),
         (401, "send", ProviderAuthError, False),

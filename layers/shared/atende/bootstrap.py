@@ -93,7 +93,6 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
             )
         if not channel.access_token_secret_id or not channel.base_url:
             raise ConfigError(f"channel {channel.channel_id} has no base_url or credentials secret")
-        credentials = secrets.get_json(channel.access_token_secret_id)
         if channel.provider is Provider.EVOLUTION:
             from atende.channels.evolution_client import EvolutionClient
 
@@ -108,6 +107,7 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
 
         if whaticket_tokens is None:
             whaticket_tokens = WhaticketTokenCache()
+        credentials = secrets.get_json(channel.access_token_secret_id)
         if credentials.get("token"):
             login = WhaticketCredentials(token=credentials["token"])
         elif credentials.get("email") and credentials.get("password"):

@@ -120,6 +120,20 @@ class OutsideServiceWindow(ProviderRejected):
     """Meta 131047: more than 24 h since the customer's last message; only templates may be sent."""
 
 
+class MediaUnavailable(AtendeError):
+    """The media cannot be had: expired or unknown id, 404, over the size cap, a type we do not
+    accept, a checksum mismatch, or a provider that carries no downloadable media (Whaticket).
+
+    Permanent for this message: the customer gets one polite message, the processor does not retry.
+    ``reason`` is one of: expired, not_found, too_large, unsupported_type, checksum_mismatch,
+    not_downloadable, too_long.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 # --- LLM errors ---------------------------------------------------------------------------
 
 

@@ -46,11 +46,17 @@ ECHO = "echo"
 EVENT = "event"
 NO_SENDER = "no_sender"
 JUNK = "junk"
+EDIT = "edit"  # edits, deletions and other protocol messages
 
 _PHONE_SERVER = "s.whatsapp.net"
 _LID_SERVER = "lid"
 
 # Keys Evolution adds next to the content (or that carry no content) inside ``data.message``.
+# Edits, deletions, disappearing-message settings, poll votes, pins: protocol traffic, not
+# something the customer asked (Evolution routes most edits to messages.edited, not all).
+_NOT_A_MESSAGE = frozenset(
+    {"protocolMessage", "editedMessage", "pollUpdateMessage", "keepInChatMessage", "pinInChatMessage", "encReactionMessage"}
+)
 _NOT_CONTENT = frozenset({"messageContextInfo", "base64", "mediaUrl", "speechToText", "senderKeyDistributionMessage"})
 # Envelopes around the real content, each as ``{"message": {<content>}}``. Evolution flattens
 # documentWithCaptionMessage at the top level, but not inside the other wrappers.
@@ -264,6 +270,8 @@ def _parse_upsert(item: Any, channel: Channel, contact_id: ContactIdFactory) -> 
     if not message_id or timestamp is None or timestamp <= 0 or found is None:
         return JUNK
     kind, body = found
+    if kind in _NOT_A_MESSAGE:
+        return EDIT
     mtype, body_text, media, extra = _content(kind, body, message_id, text(message.get("mediaUrl")))
     if media is not None and text(message.get("base64")):
         # The bytes stay out of the queue message; the processor may fetch them again cheaply.

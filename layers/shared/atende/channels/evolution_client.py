@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from atende.channels.meta_client import valid_unicode
-from atende.channels.outbound import OutboundInvalid, SentMessage
+from atende.channels.outbound import OutboundInvalid, SentMessage, unconfirmed_send
 from atende.channels.payload import integer, obj, text
 from atende.errors import ProviderAuthError, ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 
@@ -158,9 +158,9 @@ class EvolutionClient:
         except ValueError:  # includes UnicodeDecodeError
             doc = None
         if 200 <= response.status_code < 300:  # 201 documented; 200 from proxies and older servers
-            if not isinstance(doc, dict):
-                raise ProviderUnavailable(f"Evolution API {action} answered {response.status_code} with a non-JSON body")
-            return doc
+            # A 2xx without JSON: the request was accepted; the caller decides what that means
+            # (a send is treated as sent — retrying could reply twice).
+            return doc if isinstance(doc, dict) else {}
         raise evolution_error(response.status_code, doc, response.headers.get("retry-after"), action=action)
 
 
@@ -192,7 +192,7 @@ def _not_on_whatsapp(doc: Any) -> bool:
 def _sent(doc: dict[str, Any]) -> SentMessage:
     message_id = text(obj(doc.get("key")).get("id"))
     if message_id is None:
-        raise ProviderUnavailable("Evolution API answered 2xx without key.id")
+        return unconfirmed_send("evolution")
     return SentMessage(message_id=message_id, accepted_status=text(doc.get("status")))
 
 

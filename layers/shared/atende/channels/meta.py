@@ -182,6 +182,8 @@ def _parse_message(raw: Any, channel: Channel, profiles: dict[str, dict[str, Any
     if not message_id or contact is None or timestamp is None:
         return None
     type_name = text(raw.get("type")) or "unknown"
+    if type_name == "request_welcome":  # the customer opened the chat: nothing was asked yet
+        return None
     mtype = MessageType(type_name)
     body = raw.get(type_name)
     media: MediaRef | None = None

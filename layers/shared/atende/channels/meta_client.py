@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from atende.channels.outbound import OutboundInvalid, SentMessage
+from atende.channels.outbound import OutboundInvalid, SentMessage, unconfirmed_send
 from atende.errors import (
     OutsideServiceWindow,
     ProviderAuthError,
@@ -30,7 +30,7 @@ __all__ = ["Button", "MediaKind", "MetaClient", "OutboundInvalid", "Row", "Secti
 _RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056, 131057, 131064})
 # "Something went wrong" / service temporarily unavailable on Meta's side.
 _TRANSIENT_CODES = frozenset({1, 2, 131000, 131016, 133004})
-_AUTH_CODES = frozenset({0, 190}) | frozenset(range(10, 11)) | frozenset(range(200, 300))
+_AUTH_CODES = frozenset({0, 10, 190}) | frozenset(range(200, 300))
 _REENGAGEMENT = 131047
 
 
@@ -213,7 +213,7 @@ class MetaClient:
         doc = self._post(payload)
         messages = doc.get("messages") if isinstance(doc.get("messages"), list) else []
         if not messages or not isinstance(messages[0], dict) or not messages[0].get("id"):
-            raise ProviderUnavailable("Graph API answered 2xx without a message id")
+            return unconfirmed_send("meta")
         status = messages[0].get("message_status")
         return SentMessage(message_id=str(messages[0]["id"]), accepted_status=status if isinstance(status, str) else None)
 
@@ -229,9 +229,8 @@ class MetaClient:
         except ValueError:
             doc = None
         if response.status_code < 400:
-            if not isinstance(doc, dict):
-                raise ProviderUnavailable(f"Graph API answered {response.status_code} with a non-JSON body")
-            return doc
+            # Accepted without a JSON body: a send is treated as sent (retrying could reply twice).
+            return doc if isinstance(doc, dict) else {}
         raise meta_error(response.status_code, doc, response.headers.get("retry-after"))
 
 

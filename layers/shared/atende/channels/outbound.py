@@ -10,14 +10,17 @@ Requests that break a provider's documented limits raise ``OutboundInvalid`` bef
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from atende.errors import AtendeError
 
 if TYPE_CHECKING:
     from atende.domain.messages import InboundMessage
 
 
-class OutboundInvalid(ValueError):
+class OutboundInvalid(AtendeError, ValueError):
     """A message we were asked to send breaks the provider's limits (caught before sending)."""
 
 
@@ -25,6 +28,18 @@ class OutboundInvalid(ValueError):
 class SentMessage:
     message_id: str  # the provider's id, or one we minted when the provider returns none
     accepted_status: str | None = None  # provider's acceptance state when it reports one
+
+
+def unconfirmed_send(provider: str) -> SentMessage:
+    """A 2xx answer to a send that carries no message id (or no JSON): treated as sent.
+
+    Retrying would risk a second reply to the customer; the provider accepted the request. The
+    id is ours (no status callback will ever name it) and the metric makes the oddity visible.
+    """
+    from atende.observability import count
+
+    count("ProviderSendUnconfirmed")
+    return SentMessage(message_id=f"{provider}-unconfirmed-{uuid.uuid4().hex}", accepted_status="unconfirmed")
 
 
 class Messenger(Protocol):

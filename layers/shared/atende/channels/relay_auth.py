@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ WHATICKET_SIGNATURE_HEADER = "x-signature"
 WHATICKET_TOKEN_HEADER = "x-webhook-token"
 _SHA256_PREFIX = "sha256="
 JWT_LEEWAY_SECONDS = 30  # clock skew between Evolution's host and AWS
+JWT_MAX_LIFETIME_SECONDS = 900  # Evolution issues exp = iat + 600; a longer-lived token is not its
 MIN_URL_TOKEN_LENGTH = 32
 
 
@@ -68,18 +70,20 @@ class EvolutionAuth:
     jwt_key: str | None = None
     apikey_sha256: str | None = None
 
+    def __post_init__(self) -> None:
+        # A header name without its value would accept any value: refuse the configuration.
+        if bool(self.header_name) != bool(self.header_value):
+            raise ConfigError("evolution webhook auth: header_name and header_value go together")
+
     @classmethod
     def from_secret(cls, value: Mapping[str, str]) -> EvolutionAuth:
-        auth = cls(
+        return cls(
             hmac_secret=value.get("hmac_secret") or None,
             header_name=(value.get("header_name") or "").strip().lower() or None,
             header_value=value.get("header_value") or None,
             jwt_key=value.get("jwt_key") or None,
             apikey_sha256=(value.get("apikey_sha256") or "").lower() or None,
         )
-        if bool(auth.header_name) != bool(auth.header_value):
-            raise ConfigError("evolution webhook auth: header_name and header_value go together")
-        return auth
 
     @property
     def schemes(self) -> tuple[str, ...]:
@@ -129,6 +133,10 @@ def verify_evolution(auth: EvolutionAuth, raw_body: bytes, headers: Mapping[str,
         raise SignatureInvalid("body apikey does not match the instance token")
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _bearer(value: str | None) -> str | None:
     if not value:
         return None
@@ -154,14 +162,20 @@ def verify_evolution_jwt(token: str, key: str, *, now: int) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise SignatureInvalid(f"webhook JWT is invalid ({type(exc).__name__})") from exc
-    exp = claims.get("exp")
-    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-        raise SignatureInvalid("webhook JWT exp is not a number")
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not _finite(exp):  # PyJWT's JSON accepts NaN and Infinity
+        raise SignatureInvalid("webhook JWT exp is not a finite number")
     if exp + JWT_LEEWAY_SECONDS < now:
         raise TimestampOutOfWindow("webhook JWT has expired")
-    iat = claims.get("iat")
-    if isinstance(iat, (int, float)) and iat > now + JWT_LEEWAY_SECONDS:
-        raise SignatureInvalid("webhook JWT was issued in the future")
+    if iat is not None:
+        if not _finite(iat):
+            raise SignatureInvalid("webhook JWT iat is not a finite number")
+        if iat > now + JWT_LEEWAY_SECONDS:
+            raise SignatureInvalid("webhook JWT was issued in the future")
+        if exp - iat > JWT_MAX_LIFETIME_SECONDS:
+            raise SignatureInvalid("webhook JWT lives longer than Evolution's tokens do")
+    elif exp > now + JWT_MAX_LIFETIME_SECONDS + JWT_LEEWAY_SECONDS:
+        raise SignatureInvalid("webhook JWT expires too far in the future")
     if claims.get("action", "webhook") != "webhook":
         raise SignatureInvalid("webhook JWT was issued for another purpose")
     return claims

@@ -120,7 +120,7 @@ def parse_whaticket_webhook(doc: dict[str, Any], channel: Channel, contact_id: C
     contact = obj(doc.get("contact"))
     normalized = obj(doc.get("normalized"))
 
-    if key.get("fromMe") is True or doc.get("fromMe") is True:
+    if _truthy(key.get("fromMe")) or _truthy(doc.get("fromMe")):  # relays may stringify booleans
         return _ignored(IGNORED_FROM_ME)
     chat = _chat_kind(doc, key, ticket, ticket_contact, contact)
     if chat is not None:
@@ -473,3 +473,7 @@ def _parse_vcard(vcard: str) -> tuple[str | None, list[str]]:
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")

@@ -179,10 +179,21 @@ class WhaticketClient:
                 return response.json()
             except ValueError:  # the community edition answers an empty 200
                 return None
-        raise whaticket_error(response.status_code, response.headers.get("retry-after"), action=action)
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+        code = doc.get("error") if isinstance(doc, dict) and isinstance(doc.get("error"), str) else None
+        raise whaticket_error(response.status_code, response.headers.get("retry-after"), action=action, error=code)
 
 
-def whaticket_error(http_status: int, retry_after: str | None = None, *, action: str = "send") -> ProviderError:
+# 400s that will never succeed for this request; Whaticket's AppError defaults to 400 for
+# everything else too, including a WhatsApp session that is down (ERR_WAPP_NOT_INITIALIZED,
+# ERR_SENDING_WAPP_MSG), which passes — so an unknown 400 is retried, not dropped.
+_PERMANENT_400 = ("ERR_WAPP_CHECK_CONTACT", "ERR_WAPP_INVALID_CONTACT", "ERR_INVALID_NUMBER", "Invalid number format")
+
+
+def whaticket_error(http_status: int, retry_after: str | None = None, *, action: str = "send", error: str | None = None) -> ProviderError:
     """Map a Whaticket error status to the error tree (its ``{"error": "…"}`` text is never read).
 
     A 404 means a wrong base URL or ``whatsappId`` and a failed login means wrong credentials or
@@ -195,6 +206,9 @@ def whaticket_error(http_status: int, retry_after: str | None = None, *, action:
         return ProviderUnavailable(label, code=http_status, http_status=http_status)
     if http_status in (401, 403, 404) or action == "login":
         return ProviderAuthError(label, code=http_status, http_status=http_status)
+    if http_status == 400 and not (error and error.startswith(_PERMANENT_400)):
+        # Retry, then dead-letter for a redrive, rather than drop a reply for good.
+        return ProviderUnavailable(f"{label}: WhatsApp session down or request refused", code=http_status, http_status=http_status)
     return ProviderRejected(label, code=http_status, http_status=http_status)
 
 

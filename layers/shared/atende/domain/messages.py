@@ -163,6 +163,30 @@ class InboundMessage:
     def routed_to(self, tenant_id: str) -> InboundMessage:
         return replace(self, tenant_id=tenant_id)
 
+    def bounded(self) -> InboundMessage:
+        """This message cut down to what fits a queue message and an LLM turn.
+
+        WhatsApp allows 65,536-character texts and providers send unbounded shared-contact lists;
+        an SQS message holds 256 KiB. Oversized content is truncated (``extra["truncated"]``), so
+        the delivery is queued instead of failing the enqueue and being redelivered forever.
+        Cheap when nothing is oversized (the common case returns ``self``).
+        """
+        text_long = self.text is not None and len(self.text) > MAX_TEXT_CHARS
+        caption = self.media.caption if self.media else None
+        caption_long = caption is not None and len(caption) > MAX_TEXT_CHARS
+        contacts = self.extra.get("contacts")
+        items = (self.extra.get("order") or {}).get("items") if isinstance(self.extra.get("order"), dict) else None
+        extra_long = (isinstance(contacts, list) and len(contacts) > MAX_LIST_ITEMS) or (
+            isinstance(items, list) and len(items) > MAX_LIST_ITEMS
+        )
+        if not (text_long or caption_long or extra_long or _oversized(self.extra)):
+            return self
+        extra = _clip(self.extra)
+        extra["truncated"] = True
+        media = replace(self.media, caption=caption[:MAX_TEXT_CHARS]) if self.media and caption_long and caption else self.media
+        text = self.text[:MAX_TEXT_CHARS] if self.text is not None else None
+        return replace(self, text=text, media=media, extra=extra)
+
     def to_json(self) -> str:
         body: dict[str, Any] = {
             "channel_id": self.channel_id,
@@ -215,6 +239,34 @@ class StatusUpdate:
         body = _fields(self)
         body["contact"] = _fields(self.contact)
         return json.dumps({"v": ENVELOPE_VERSION, "kind": "status", "status": body}, separators=(",", ":"))
+
+
+MAX_TEXT_CHARS = 4_096  # text/caption kept per message: Meta's own text limit, and plenty for the assistant
+MAX_LIST_ITEMS = 20  # shared contacts, order items, phones per contact
+MAX_EXTRA_STRING = 500  # any other string inside ``extra``
+_MAX_EXTRA_JSON = 32 * 1024
+
+
+def _oversized(extra: dict[str, Any]) -> bool:
+    if not extra:
+        return False
+    try:
+        return len(json.dumps(extra, separators=(",", ":"))) > _MAX_EXTRA_JSON
+    except (TypeError, ValueError):
+        return True
+
+
+def _clip(value: Any, depth: int = 0) -> Any:
+    """JSON-safe copy with every list and string bounded (and nesting cut at 6 levels)."""
+    if isinstance(value, str):
+        return value[:MAX_EXTRA_STRING]
+    if depth >= 6:
+        return None
+    if isinstance(value, dict):
+        return {str(k)[:MAX_EXTRA_STRING]: _clip(v, depth + 1) for k, v in list(value.items())[:50]}
+    if isinstance(value, list):
+        return [_clip(v, depth + 1) for v in value[:MAX_LIST_ITEMS]]
+    return value
 
 
 def _fields(obj: Any) -> dict[str, Any]:

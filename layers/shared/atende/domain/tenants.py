@@ -12,6 +12,8 @@ from atende.domain.texts import DEFAULT_LANGUAGE
 TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 # Evolution instance / Whaticket connection names: they become part of secret names and URLs.
 EXTERNAL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# Claims are keyed "{tenant}#…" in the table whose "replay#…" keys the webhook may write.
+RESERVED_TENANT_IDS = frozenset({"replay"})
 LLM_PROVIDERS = frozenset({"auto", "openai", "gemini", "local"})
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -36,6 +38,8 @@ class Tenant:
     def __post_init__(self) -> None:
         if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):  # not match(): "$" accepts a trailing newline
             raise ValueError("tenant_id must be 2-63 chars of a-z, 0-9 and '-'")
+        if self.tenant_id in RESERVED_TENANT_IDS:
+            raise ValueError(f"tenant_id {self.tenant_id!r} is reserved")
         if self.llm_provider not in LLM_PROVIDERS:
             raise ValueError(f"llm_provider must be one of {sorted(LLM_PROVIDERS)}")
         if not 2 <= self.memory_turns <= 50:

@@ -16,14 +16,27 @@ class OperatorAlerts(Protocol):
     def channel_disconnected(self, channel_id: str, *, state: str, status_reason: int | None) -> None: ...
 
 
+# Baileys DisconnectReason codes after which the number must be paired again (QR code):
+# 401 logged out (on the phone), 403 forbidden (banned / access revoked). Others (408 timed out,
+# 428 connection closed, 440 replaced, 500 bad session, 515 restart required) usually recover
+# by themselves when Evolution reconnects.
+NEEDS_PAIRING = frozenset({401, 403})
+
+
 class MetricAlerts:
-    """The default hook: metric ``ChannelDisconnected`` (alarmed) and a structured ERROR log."""
+    """The default hook: metrics and a structured ERROR log (ids and codes only).
+
+    ``ChannelDisconnected`` counts every close (dashboards); ``ChannelLoggedOut`` only the ones
+    a human must fix, and that is the one template.yaml alarms on, so routine reconnects page
+    no one.
+    """
 
     def channel_disconnected(self, channel_id: str, *, state: str, status_reason: int | None) -> None:
         count("ChannelDisconnected")
-        # 401 = logged out on the phone: the number must be paired again (QR code); other
-        # reasons usually recover by themselves when Evolution reconnects.
+        logged_out = status_reason in NEEDS_PAIRING
+        if logged_out:
+            count("ChannelLoggedOut")
         logger.error(
             "whatsapp connection closed",
-            extra={"channel_id": channel_id, "state": state, "status_reason": status_reason, "logged_out": status_reason == 401},
+            extra={"channel_id": channel_id, "state": state, "status_reason": status_reason, "logged_out": logged_out},
         )

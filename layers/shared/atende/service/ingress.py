@@ -85,7 +85,7 @@ class MetaIngress:
             logger.warning("meta webhook rejected", extra={"reason": exc.reason, "status": exc.status_code})
             return _json(exc.status_code, {"error": exc.reason})
 
-        items = [QueueItem(m.to_json(), m.group_id, m.provider_message_id) for m in delivery.messages]
+        items = [QueueItem(m.bounded().to_json(), m.group_id, m.provider_message_id) for m in delivery.messages]
         items += [QueueItem(s.to_json(), s.group_id, s.dedup_id) for s in delivery.statuses]
         if items:
             try:

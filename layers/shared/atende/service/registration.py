@@ -52,6 +52,7 @@ def register_meta_channel(
     """
     if not phone_number_id.isdigit():
         raise ValueError("phone_number_id is the numeric id from Meta's WhatsApp Manager, not the phone number")
+    directory.ensure_channel_available(Channel(tenant_id=tenant.tenant_id, provider=Provider.META, external_id=phone_number_id))
     if app_secret or verify_token:
         current = secrets.get_json(meta_secret_id)
         updated = {
@@ -125,6 +126,12 @@ def _check_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
+def _current_webhook_secrets(secrets: SecretStore, stage: str, provider: Provider, external_id: str, rotate: bool) -> dict[str, str]:
+    if rotate:
+        return {}
+    return dict(secrets.find_json(webhook_auth_secret_name(stage, provider, external_id), absent_for=0) or {})
+
+
 def register_evolution_channel(
     directory: TenantDirectory,
     secrets: SecretStore,
@@ -138,11 +145,14 @@ def register_evolution_channel(
     webhook_url: str = "<EvolutionWebhookUrl>",
     presence_ms: int = 0,
     generated: dict[str, str] | None = None,
+    rotate: bool = False,
 ) -> RelayRegistration:
-    """Connect an Evolution instance; idempotent apart from regenerating its webhook secrets.
+    """Connect (or re-connect) an Evolution instance; idempotent.
 
     ``schemes``: which proofs every delivery must carry (providers.md §2.1) — any non-empty
-    subset of ``EVOLUTION_SCHEMES``. ``generated`` fixes the generated secrets (local demo).
+    subset of ``EVOLUTION_SCHEMES``. Webhook secrets already stored are kept unless ``rotate``:
+    Evolution ≥ 2.3 never retries a 401/403, so a silent rotation would lose every delivery until
+    the instance is reconfigured. ``generated`` fixes the secrets (local demo).
     """
     _check_external_id("instance", instance)
     chosen = tuple(dict.fromkeys(schemes))
@@ -152,7 +162,9 @@ def register_evolution_channel(
         raise ValueError("api_key (the instance token, or the global key) is required to send")
     if not 0 <= presence_ms <= 3000:
         raise ValueError("presence_ms must be between 0 and 3000 (sendPresence blocks for that long)")
-    fixed = generated or {}
+    # Before reading or writing any secret: never reuse, print or overwrite another tenant's.
+    directory.ensure_channel_available(Channel(tenant_id=tenant.tenant_id, provider=Provider.EVOLUTION, external_id=instance))
+    fixed = {**_current_webhook_secrets(secrets, stage, Provider.EVOLUTION, instance, rotate), **(generated or {})}
     made: dict[str, str] = {}
     for scheme, name in (("hmac", "hmac_secret"), ("header", "header_value"), ("jwt", "jwt_key")):
         if scheme in chosen:
@@ -225,19 +237,24 @@ def register_whaticket_channel(
     require_webhook_token: bool = False,
     whatsapp_id: str | None = None,
     generated: dict[str, str] | None = None,
+    rotate: bool = False,
 ) -> RelayRegistration:
     """Connect a Whaticket connection (sending through ``{base_url}/api/messages/send``).
 
     ``auth_mode``: ``signed`` (the relay contract: X-Timestamp + X-Signature, replay-protected)
     or ``url_token`` (the weaker opt-in: a random token in the URL path, for forks that cannot
     sign). Sending uses a static API token, or a login whose JWT is cached and refreshed.
+    Webhook secrets already stored are kept unless ``rotate`` (see ``register_evolution_channel``).
     """
     _check_external_id("connection", connection)
     if auth_mode not in ("signed", "url_token"):
         raise ValueError("auth_mode must be 'signed' or 'url_token'")
     if bool(api_token) == bool(login_email and login_password):
         raise ValueError("give either api_token or login_email + login_password")
-    fixed = generated or {}
+    # Before reading or writing any secret: never reuse, print or overwrite another tenant's.
+    directory.ensure_channel_available(Channel(tenant_id=tenant.tenant_id, provider=Provider.WHATICKET, external_id=connection))
+    current = _current_webhook_secrets(secrets, stage, Provider.WHATICKET, connection, rotate)
+    fixed = {**current, **(generated or {})}
     made: dict[str, str] = {}
     if auth_mode == "signed":
         made["signing_secret"] = fixed.get("signing_secret") or token_urlsafe(32)
@@ -250,6 +267,11 @@ def register_whaticket_channel(
             'X-Signature: <hex HMAC-SHA256(signing_secret, f"{timestamp}.{raw_body}")>'
             + (" and X-Webhook-Token: <webhook_token>" if require_webhook_token else ""),
         }
+    elif current.get("url_token_sha256") and not generated:
+        # Only the digest is stored: the token in the relay's URL stays valid, and unknown here.
+        auth = WhaticketAuth(url_token_sha256=current["url_token_sha256"])
+        path = f"/webhooks/whaticket/{connection}/<the token issued at the first registration>"
+        setup = {"whaticket": "unchanged; pass rotate to issue a new URL token"}
     else:
         made["url_token"] = fixed.get("url_token") or token_urlsafe(32)
         if len(made["url_token"]) < MIN_URL_TOKEN_LENGTH:

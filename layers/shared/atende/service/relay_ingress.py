@@ -18,14 +18,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from atende.channels import relay_auth
 from atende.channels.payload import decode_json
 from atende.config import WebhookSettings
 from atende.domain.messages import InboundMessage, Provider, StatusUpdate
 from atende.domain.tenants import EXTERNAL_ID_PATTERN, Channel
-from atende.errors import PayloadTooLarge, ReplayedDelivery, StoreError, UnknownChannel, WebhookRejected
+from atende.errors import (
+    PayloadTooLarge,
+    ReplayedDelivery,
+    SignatureInvalid,
+    SignatureMissing,
+    StoreError,
+    UnknownChannel,
+    WebhookRejected,
+)
 from atende.observability import count, logger
 from atende.service.alerts import MetricAlerts, OperatorAlerts
 from atende.service.ingress import HttpResponse, Queue, cached_contact_id
@@ -39,6 +47,11 @@ class Secrets(Protocol):
     def get_field(self, secret_id: str, field: str) -> str: ...
 
     def find_json(self, secret_id: str, *, absent_for: float = ...) -> dict[str, str] | None: ...
+
+    def refresh(self, secret_id: str, *, min_age: float = ...) -> bool: ...
+
+
+T = TypeVar("T")
 
 
 def channel_auth_secret_id(prefix: str, provider: Provider, external_id: str) -> str:
@@ -81,11 +94,28 @@ class _RelayIngress:
             raise UnknownChannel("no webhook credentials for this channel")
         return value
 
+    def _verified(self, external_id: str | None, verify: Callable[[dict[str, str]], T]) -> T:
+        """``verify`` against the channel's cached credentials; after a failure, once against fresh ones.
+
+        An operator who rotates a channel's webhook secret must not lose the deliveries of the
+        cache's lifetime (Evolution never retries a 401/403); a stale cache entry is re-read at
+        most once per 30 s per channel, so bad requests cannot turn into a Secrets Manager flood.
+        """
+        try:
+            return verify(self._auth_secret(external_id))
+        except (SignatureInvalid, SignatureMissing):
+            secret_id = channel_auth_secret_id(self._prefix, self.provider, str(external_id))
+            if not self._secrets.refresh(secret_id, min_age=30.0):
+                raise
+            count("WebhookAuthRefreshed")
+            return verify(self._auth_secret(external_id))
+
     def _contact_id(self, sender_id: str) -> str:
         key = self._secrets.get_field(self._settings.pseudonym_secret_id, "key")
         return cached_contact_id(key, sender_id)
 
     def _enqueue(self, messages: list[InboundMessage], statuses: list[StatusUpdate]) -> bool:
+        messages = [m.bounded() for m in messages]
         items = [QueueItem(m.to_json(), m.group_id, m.provider_message_id) for m in messages]
         items += [QueueItem(s.to_json(), s.group_id, s.dedup_id) for s in statuses]
         if not items:
@@ -135,22 +165,27 @@ class EvolutionIngress(_RelayIngress):
                 raise PayloadTooLarge(f"body of {len(raw_body)} bytes exceeds {self._settings.max_body_bytes}")
             doc = decode_json(raw_body)
             envelope = evolution.read_envelope(doc)
-            auth = relay_auth.EvolutionAuth.from_secret(self._auth_secret(envelope.instance))
-            relay_auth.verify_evolution(auth, raw_body, headers, envelope.apikey, now=now)
+            self._verified(
+                envelope.instance,
+                lambda secret: relay_auth.verify_evolution(
+                    relay_auth.EvolutionAuth.from_secret(secret), raw_body, headers, envelope.apikey, now=now
+                ),
+            )
             delivery = evolution.parse_evolution_webhook(doc, self._contact_id, now=now)
         except WebhookRejected as exc:
             return _rejected(self.provider, exc)
 
-        channel_id = Channel.unrouted(self.provider, envelope.instance).channel_id
-        if delivery.connection is not None:
-            count("ChannelConnectionUpdate")
-            if delivery.connection.state == "close":
-                self._alerts.channel_disconnected(
-                    channel_id, state=delivery.connection.state, status_reason=delivery.connection.status_reason
-                )
         if not self._enqueue(delivery.messages, delivery.statuses):
             return _json(503, {"error": "temporarily_unavailable"})
         self._record_ignored(delivery.ignored)
+        if delivery.connection is not None:
+            # After the enqueue: a 503 makes Evolution redeliver, and the alert must not repeat.
+            count("ChannelConnectionUpdate")
+            if delivery.connection.state == "close":
+                channel_id = Channel.unrouted(self.provider, envelope.instance).channel_id
+                self._alerts.channel_disconnected(
+                    channel_id, state=delivery.connection.state, status_reason=delivery.connection.status_reason
+                )
         return _json(200, {"received": len(delivery.messages), "statuses": len(delivery.statuses)})
 
 
@@ -171,8 +206,12 @@ class WhaticketIngress(_RelayIngress):
         try:
             if len(raw_body) > self._settings.max_body_bytes:
                 raise PayloadTooLarge(f"body of {len(raw_body)} bytes exceeds {self._settings.max_body_bytes}")
-            auth = relay_auth.WhaticketAuth.from_secret(self._auth_secret(connection))
-            signature = relay_auth.verify_whaticket(auth, raw_body, headers, url_token, now=now, window_seconds=window)
+            signature = self._verified(
+                connection,
+                lambda secret: relay_auth.verify_whaticket(
+                    relay_auth.WhaticketAuth.from_secret(secret), raw_body, headers, url_token, now=now, window_seconds=window
+                ),
+            )
             channel = Channel.unrouted(self.provider, str(connection))
             delivery = whaticket.parse_whaticket_webhook(decode_json(raw_body), channel, self._contact_id, received_at=now)
             # Remembered until the timestamp leaves the window (plus the tolerance on the other side).

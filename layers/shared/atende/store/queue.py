@@ -13,6 +13,7 @@ from atende.store import aws
 
 SQS_BATCH_LIMIT = 10  # SendMessageBatch accepts at most 10 entries
 SQS_DEDUP_ID_LIMIT = 128
+SQS_BATCH_BYTES = 250 * 1024  # 256 KiB per batch (sum of bodies), with room for attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +35,7 @@ class InboundQueue:
         provider redelivers (same dedup id within 5 minutes) and by the processor's claim after.
         """
         client = self._client or aws.client("sqs")
-        for start in range(0, len(items), SQS_BATCH_LIMIT):
-            chunk = items[start : start + SQS_BATCH_LIMIT]
+        for chunk in _batches(items):
             entries = [
                 {
                     "Id": str(i),
@@ -52,6 +52,21 @@ class InboundQueue:
             if response.get("Failed"):
                 codes = sorted({f.get("Code", "?") for f in response["Failed"]})
                 raise StoreError(f"SQS rejected {len(response['Failed'])} entries: {','.join(codes)}")
+
+
+def _batches(items: Sequence[QueueItem]) -> list[Sequence[QueueItem]]:
+    """At most 10 entries and 256 KiB of bodies per SendMessageBatch (the limit is on the sum)."""
+    batches: list[Sequence[QueueItem]] = []
+    start, size = 0, 0
+    for index, item in enumerate(items):
+        body_size = len(item.body)  # bodies are ASCII JSON (to_json escapes the rest): chars = bytes
+        if index > start and (index - start == SQS_BATCH_LIMIT or size + body_size > SQS_BATCH_BYTES):
+            batches.append(items[start:index])
+            start, size = index, 0
+        size += body_size
+    if start < len(items):
+        batches.append(items[start:])
+    return batches
 
 
 def _dedup_id(value: str) -> str:

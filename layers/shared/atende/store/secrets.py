@@ -86,6 +86,19 @@ class SecretStore:
         self._absent.pop(secret_id, None)
         return value
 
+    def refresh(self, secret_id: str, *, min_age: float = 30.0) -> bool:
+        """Drop a cached value older than ``min_age`` so the next read fetches it again.
+
+        For credentials that may have just been rotated: a caller whose proof failed against the
+        cached value retries once with a fresh one. ``min_age`` bounds that to one fetch per
+        secret per ``min_age`` seconds, however many bad requests arrive. Returns whether dropped.
+        """
+        hit = self._cache.get(secret_id)
+        if hit is None or self._clock() - hit[0] < min_age:
+            return False
+        del self._cache[secret_id]
+        return True
+
     def get_field(self, secret_id: str, field: str) -> str:
         value = self.get_json(secret_id).get(field, "")
         if not value:

@@ -17,6 +17,10 @@ from atende.store.keys import channel_key, tenant_key
 T = TypeVar("T")
 
 
+class ChannelTaken(ValueError):
+    """The provider id is registered to another tenant."""
+
+
 class TenantDirectory:
     def __init__(self, table_name: str, *, client: Any | None = None, cache_seconds: float = 300.0, clock: Any = time.monotonic) -> None:
         self._table = table_name
@@ -62,6 +66,12 @@ class TenantDirectory:
         return written
 
     def put_channel(self, channel: Channel) -> None:
+        """Write the channel; refused (``ChannelTaken``) when another tenant owns this provider id.
+
+        Evolution instance and Whaticket connection names are chosen by each operator, so two
+        businesses may pick the same one: the second registration must fail, never redirect the
+        first business's customers.
+        """
         item = {
             **channel_key(channel.provider.value, channel.external_id),
             "entity": "channel",
@@ -73,8 +83,27 @@ class TenantDirectory:
             "base_url": channel.base_url,
             "options": channel.options or None,
         }
-        self._put(item)
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=to_attrs({k: v for k, v in item.items() if v is not None}),
+                ConditionExpression="attribute_not_exists(PK) OR tenant_id = :tenant",
+                ExpressionAttributeValues=to_attrs({":tenant": channel.tenant_id}),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise ChannelTaken(f"{channel.channel_id} belongs to another tenant") from exc
+            raise store_error(exc, "PutItem") from exc
+        except BotoCoreError as exc:
+            raise store_error(exc, "PutItem") from exc
         self._cache.pop(("channel", channel.provider.value, channel.external_id), None)
+
+    def ensure_channel_available(self, channel: Channel) -> None:
+        """Raise ``ChannelTaken`` before anything (secrets) is written for a channel owned by another tenant."""
+        self._cache.pop(("channel", channel.provider.value, channel.external_id), None)
+        current = self.channel(channel.provider, channel.external_id)
+        if current is not None and current.tenant_id != channel.tenant_id:
+            raise ChannelTaken(f"{channel.channel_id} belongs to another tenant")
 
     def _put(self, item: dict[str, Any], *, only_if_absent: bool = False) -> bool:
         condition = {"ConditionExpression": "attribute_not_exists(PK)"} if only_if_absent else {}
