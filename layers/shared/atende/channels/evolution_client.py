@@ -17,8 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from atende.channels.meta_client import valid_unicode
-from atende.channels.outbound import OutboundInvalid, SentMessage, unconfirmed_send
+from atende.channels.outbound import OutboundInvalid, SentMessage, retry_after_seconds, unconfirmed_send, valid_unicode
 from atende.channels.payload import integer, obj, text
 from atende.errors import ProviderAuthError, ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 
@@ -168,7 +167,7 @@ def evolution_error(http_status: int, doc: Any, retry_after: str | None = None, 
     """Map an Evolution error response (``{"status", "error", "response": {"message": [...]}}``) to the error tree."""
     label = f"Evolution API {action} failed (HTTP {http_status})"
     if http_status == 429:
-        return ProviderRateLimited(label, retry_after=_seconds(retry_after), code=http_status, http_status=http_status)
+        return ProviderRateLimited(label, retry_after=retry_after_seconds(retry_after), code=http_status, http_status=http_status)
     if http_status in (401, 403):
         return ProviderAuthError(label, code=http_status, http_status=http_status)
     if http_status == 404:
@@ -199,10 +198,3 @@ def _sent(doc: dict[str, Any]) -> SentMessage:
 def _too_large(size: int | None, max_bytes: int) -> ProviderRejected:
     shown = f"{size} bytes" if size is not None else "more"
     return ProviderRejected(f"Evolution media is too large ({shown}; limit {max_bytes} bytes)")
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from atende.channels.outbound import OutboundInvalid, SentMessage, unconfirmed_send
+from atende.channels.outbound import OutboundInvalid, SentMessage, retry_after_seconds, unconfirmed_send, valid_unicode
 from atende.errors import (
     OutsideServiceWindow,
     ProviderAuthError,
@@ -234,11 +234,6 @@ class MetaClient:
         raise meta_error(response.status_code, doc, response.headers.get("retry-after"))
 
 
-def valid_unicode(text: str) -> str:
-    """Replace lone surrogates (valid JSON escapes, invalid text) so the body can be encoded."""
-    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
-
-
 def _required(what: str, value: str, limit: int | None = None) -> str:
     """A non-blank string within ``limit`` characters (code points, as Meta's pages count them), made encodable."""
     if not isinstance(value, str) or not value.strip():
@@ -298,16 +293,9 @@ def meta_error(http_status: int, doc: Any, retry_after: str | None = None) -> Pr
     if code == _REENGAGEMENT:
         return OutsideServiceWindow(label, code=code, http_status=http_status)
     if code in _RATE_LIMIT_CODES or http_status == 429:
-        return ProviderRateLimited(label, retry_after=_seconds(retry_after), code=code, http_status=http_status)
+        return ProviderRateLimited(label, retry_after=retry_after_seconds(retry_after), code=code, http_status=http_status)
     if code in _AUTH_CODES or (code is None and http_status in (401, 403)):
         return ProviderAuthError(label, code=code, http_status=http_status)
     if code in _TRANSIENT_CODES or http_status >= 500:
         return ProviderUnavailable(label, code=code, http_status=http_status)
     return ProviderRejected(label, code=code, http_status=http_status)
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

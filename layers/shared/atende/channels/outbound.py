@@ -30,6 +30,19 @@ class SentMessage:
     accepted_status: str | None = None  # provider's acceptance state when it reports one
 
 
+def valid_unicode(text: str) -> str:
+    """Replace lone surrogates (valid JSON escapes, invalid text) so the body can be encoded."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds (the HTTP-date form is not used by these providers)."""
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
 def unconfirmed_send(provider: str) -> SentMessage:
     """A 2xx answer to a send that carries no message id (or no JSON): treated as sent.
 

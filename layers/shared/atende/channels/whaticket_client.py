@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import jwt
 
-from atende.channels.meta_client import valid_unicode
-from atende.channels.outbound import OutboundInvalid, SentMessage
+from atende.channels.outbound import OutboundInvalid, SentMessage, retry_after_seconds, valid_unicode
 from atende.channels.payload import number, text
 from atende.errors import ConfigError, ProviderAuthError, ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 
@@ -201,7 +200,7 @@ def whaticket_error(http_status: int, retry_after: str | None = None, *, action:
     """
     label = f"Whaticket {action} failed (HTTP {http_status})"
     if http_status == 429:
-        return ProviderRateLimited(label, retry_after=_seconds(retry_after), code=http_status, http_status=http_status)
+        return ProviderRateLimited(label, retry_after=retry_after_seconds(retry_after), code=http_status, http_status=http_status)
     if http_status >= 500 or http_status < 400:
         return ProviderUnavailable(label, code=http_status, http_status=http_status)
     if http_status in (401, 403, 404) or action == "login":
@@ -218,10 +217,3 @@ def _whaticket_number(to: str) -> str:
     if (at and server not in _PHONE_JID_SERVERS) or not (digits.isascii() and digits.isdigit()):
         raise OutboundInvalid("Whaticket can only send to a phone number (digits)")
     return digits
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

@@ -1,19 +1,19 @@
 """Google Gemini media understanding through the official ``google-genai`` SDK.
 
 Media goes inline (``Part.from_bytes``): our size caps keep it far below what the Files API is for.
-Errors are translated exactly like ``atende.llm.gemini``.
+The SDK client and its error translation are ``atende.llm.gemini``'s, shared with the chat model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
 from types import ModuleType
 from typing import Any
 
-from atende.errors import LlmRejected, LlmUnavailable, MediaUnavailable
+from atende.errors import LlmUnavailable, MediaUnavailable
 from atende.llm import LlmOptions
+from atende.llm.gemini import gemini_client, gemini_errors
 from atende.media import MediaBlob
 from atende.media.local_media import audio_duration_seconds
 from atende.media.understanding import (
@@ -28,7 +28,6 @@ from atende.media.understanding import (
     transcription_instruction,
 )
 
-_RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
 # Gemini's documented audio types (WAV, MP3, AIFF, AAC, OGG, FLAC), keyed by what providers send.
 # WhatsApp voice notes are Ogg Opus; Gemini lists "audio/ogg" without naming the codec [uncertain].
 AUDIO_TYPES = {
@@ -58,45 +57,17 @@ class _GeminiMedia:
     provider = "gemini"
 
     def __init__(self, api_key: str, model: str, options: LlmOptions) -> None:
-        import httpx
-        from google import genai  # lazy: the SDK pulls pydantic and more
-        from google.genai import errors, types
+        from google.genai import types
 
         self.model = model
-        self._errors = errors
-        self._httpx = httpx
         self._types = types
-        http_options = types.HttpOptions(
-            base_url=options.gemini_base_url,
-            timeout=int(options.timeout_seconds * 1000),  # milliseconds
-            retry_options=types.HttpRetryOptions(
-                attempts=options.max_retries + 1, initial_delay=1.0, max_delay=8.0, http_status_codes=_RETRYABLE_STATUS
-            ),
-            httpx_client=options.http_client,
-        )
-        self._client = genai.Client(api_key=api_key, http_options=http_options)
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        errors = self._errors
-        try:
-            yield
-        except errors.ServerError as exc:
-            raise LlmUnavailable(f"Gemini HTTP {exc.code}") from exc
-        except errors.ClientError as exc:
-            if exc.code in (408, 429):
-                raise LlmUnavailable(f"Gemini HTTP {exc.code}") from exc
-            raise LlmRejected(f"Gemini HTTP {exc.code}") from exc
-        except (errors.APIError, errors.UnknownApiResponseError) as exc:  # odd codes, unparsable answers
-            raise LlmUnavailable(f"Gemini error: {type(exc).__name__}") from exc
-        except self._httpx.HTTPError as exc:  # timeouts/connection errors surface unwrapped from the SDK
-            raise LlmUnavailable(f"Gemini unreachable: {type(exc).__name__}") from exc
+        self._client = gemini_client(api_key, options)
 
     def _generate(self, blob: MediaBlob, mime_type: str, instruction: str, config: Any) -> str:
         if blob.size > MAX_INLINE_BYTES:
             raise MediaUnavailable("media over Gemini's inline request limit", reason="too_large")
         contents: list[Any] = [self._types.Part.from_bytes(data=blob.data, mime_type=mime_type), instruction]
-        with self._translated():
+        with gemini_errors():
             response = self._client.models.generate_content(model=self.model, contents=contents, config=config)
         text = (response.text or "").strip()
         if not text:  # blocked (finishReason SAFETY...) or cut by the token cap

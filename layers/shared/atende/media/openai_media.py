@@ -1,20 +1,18 @@
 """OpenAI media understanding through the official SDK: audio transcription and image reading.
 
-Errors are translated exactly like ``atende.llm.openai``: timeouts, connection errors, 408/409/429
-and 5xx (after the SDK's own retries) are LlmUnavailable; any other 4xx is LlmRejected.
+The SDK client and its error translation are ``atende.llm.openai``'s, shared with the chat model.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
-from types import ModuleType
 from typing import Any
 
 from atende.errors import LlmRejected, LlmUnavailable, MediaUnavailable
 from atende.llm import LlmOptions
+from atende.llm.openai import openai_client, openai_errors
 from atende.media import MediaBlob
 from atende.media.local_media import audio_duration_seconds
 from atende.media.understanding import (
@@ -51,40 +49,12 @@ DESCRIPTION_MAX_TOKENS = 300
 BILL_MAX_TOKENS = 300
 
 
-@contextmanager
-def _translated(openai: ModuleType) -> Iterator[None]:
-    try:
-        yield
-    except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
-        raise LlmUnavailable(f"OpenAI unavailable: {type(exc).__name__}") from exc
-    except openai.APIStatusError as exc:
-        if exc.status_code >= 500 or exc.status_code in (408, 409):
-            raise LlmUnavailable(f"OpenAI HTTP {exc.status_code}") from exc
-        raise LlmRejected(f"OpenAI HTTP {exc.status_code}") from exc
-    except openai.OpenAIError as exc:
-        raise LlmUnavailable(f"OpenAI error: {type(exc).__name__}") from exc
-
-
-def _client(api_key: str, options: LlmOptions) -> tuple[ModuleType, Any]:
-    import openai  # lazy, as in atende.llm.openai
-
-    # The SDK retries 408/409/429/5xx and connection errors with exponential backoff itself.
-    client = openai.OpenAI(
-        api_key=api_key,
-        base_url=options.openai_base_url,
-        timeout=options.timeout_seconds,
-        max_retries=options.max_retries,
-        http_client=options.http_client,
-    )
-    return openai, client
-
-
 class OpenAITranscriber:
     provider = "openai"
 
     def __init__(self, api_key: str, model: str, options: LlmOptions) -> None:
         self.model = model
-        self._openai, self._client = _client(api_key, options)
+        self._client = openai_client(api_key, options)
 
     def transcribe(self, blob: MediaBlob, *, language: str = "pt") -> Transcript:
         extension = AUDIO_EXTENSIONS.get(blob.base_mime)
@@ -92,7 +62,7 @@ class OpenAITranscriber:
             raise MediaUnavailable(f"OpenAI cannot transcribe {blob.base_mime}", reason="unsupported_type")
         if blob.size > MAX_AUDIO_BYTES:
             raise MediaUnavailable("audio over OpenAI's upload limit", reason="too_large")
-        with _translated(self._openai):
+        with openai_errors():
             result = self._client.audio.transcriptions.create(
                 model=self.model,
                 file=(f"audio.{extension}", blob.data, blob.base_mime),
@@ -110,7 +80,7 @@ class OpenAIVision:
     def __init__(self, api_key: str, model: str, options: LlmOptions, *, today: Callable[[], date] = date.today) -> None:
         self.model = model
         self._today = today
-        self._openai, self._client = _client(api_key, options)
+        self._client = openai_client(api_key, options)
 
     def describe(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
         content = self._ask(
@@ -139,7 +109,7 @@ class OpenAIVision:
             }
         ]
         extra = {"response_format": response_format} if response_format else {}
-        with _translated(self._openai):
+        with openai_errors():
             response = self._client.chat.completions.create(
                 model=self.model,
                 messages=messages,

@@ -52,7 +52,7 @@ def cached_contact_id(key: str, sender_id: str) -> str:
     return pseudonymous_contact_id(key.encode(), sender_id)
 
 
-def _json(status: int, doc: dict[str, object]) -> HttpResponse:
+def json_response(status: int, doc: Mapping[str, object]) -> HttpResponse:
     return HttpResponse(status, json.dumps(doc, separators=(",", ":")))
 
 
@@ -83,7 +83,7 @@ class MetaIngress:
         except WebhookRejected as exc:
             count("InboundRejected")
             logger.warning("meta webhook rejected", extra={"reason": exc.reason, "status": exc.status_code})
-            return _json(exc.status_code, {"error": exc.reason})
+            return json_response(exc.status_code, {"error": exc.reason})
 
         items = [QueueItem(m.bounded().to_json(), m.group_id, m.provider_message_id) for m in delivery.messages]
         items += [QueueItem(s.to_json(), s.group_id, s.dedup_id) for s in delivery.statuses]
@@ -94,7 +94,7 @@ class MetaIngress:
                 # 5xx on purpose: Meta redelivers, and the processor's claim makes redelivery harmless.
                 count("EnqueueFailed")
                 logger.exception("enqueue failed; asking Meta to retry", extra={"items": len(items)})
-                return _json(503, {"error": "temporarily_unavailable"})
+                return json_response(503, {"error": "temporarily_unavailable"})
             count("InboundEnqueued", len(items))
         self._record(delivery)
         return HttpResponse(200, f'{{"received":{len(delivery.messages)},"statuses":{len(delivery.statuses)}}}')

@@ -15,7 +15,6 @@ Orders of checks:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -36,7 +35,7 @@ from atende.errors import (
 )
 from atende.observability import count, logger
 from atende.service.alerts import MetricAlerts, OperatorAlerts
-from atende.service.ingress import HttpResponse, Queue, cached_contact_id
+from atende.service.ingress import HttpResponse, Queue, cached_contact_id, json_response
 from atende.store.queue import QueueItem
 
 if TYPE_CHECKING:
@@ -59,14 +58,10 @@ def channel_auth_secret_id(prefix: str, provider: Provider, external_id: str) ->
     return f"{prefix}{provider.value}-{external_id}"
 
 
-def _json(status: int, doc: Mapping[str, object]) -> HttpResponse:
-    return HttpResponse(status, json.dumps(doc, separators=(",", ":")))
-
-
 def _rejected(provider: Provider, exc: WebhookRejected) -> HttpResponse:
     count("InboundRejected")
     logger.warning(f"{provider.value} webhook rejected", extra={"reason": exc.reason, "status": exc.status_code})
-    return _json(exc.status_code, {"error": exc.reason})
+    return json_response(exc.status_code, {"error": exc.reason})
 
 
 def _camel(reason: str) -> str:
@@ -176,7 +171,7 @@ class EvolutionIngress(_RelayIngress):
             return _rejected(self.provider, exc)
 
         if not self._enqueue(delivery.messages, delivery.statuses):
-            return _json(503, {"error": "temporarily_unavailable"})
+            return json_response(503, {"error": "temporarily_unavailable"})
         self._record_ignored(delivery.ignored)
         if delivery.connection is not None:
             # After the enqueue: a 503 makes Evolution redeliver, and the alert must not repeat.
@@ -186,7 +181,7 @@ class EvolutionIngress(_RelayIngress):
                 self._alerts.channel_disconnected(
                     channel_id, state=delivery.connection.state, status_reason=delivery.connection.status_reason
                 )
-        return _json(200, {"received": len(delivery.messages), "statuses": len(delivery.statuses)})
+        return json_response(200, {"received": len(delivery.messages), "statuses": len(delivery.statuses)})
 
 
 class WhaticketIngress(_RelayIngress):
@@ -223,7 +218,7 @@ class WhaticketIngress(_RelayIngress):
         if not delivery.messages:
             self._record_ignored(delivery.ignored)
             reason = next((r for r, n in delivery.ignored.items() if n), "nothing_to_answer")
-            return _json(200, {"queued": False, "ignored": reason})
+            return json_response(200, {"queued": False, "ignored": reason})
         if not self._enqueue(delivery.messages, []):
             if signature is not None:
                 try:
@@ -233,6 +228,6 @@ class WhaticketIngress(_RelayIngress):
                     # the relay re-signs it. Loud, because it is the one lossy corner.
                     count("ReplayForgetFailed")
                     logger.exception("could not forget a signature after an enqueue failure")
-            return _json(503, {"error": "temporarily_unavailable"})
+            return json_response(503, {"error": "temporarily_unavailable"})
         self._record_ignored(delivery.ignored)
-        return _json(202, {"queued": True})
+        return json_response(202, {"queued": True})
