@@ -22,7 +22,7 @@ import sys
 
 import boto3
 
-from atende.domain.tenants import Tenant
+from atende.domain.tenants import MediaSettings, Tenant
 from atende.service.registration import (
     DEFAULT_EVOLUTION_SCHEMES,
     EVOLUTION_SCHEMES,
@@ -50,6 +50,8 @@ def _common(reg: argparse.ArgumentParser) -> None:
     reg.add_argument("--language", default="pt-BR")
     reg.add_argument("--llm-provider", default="auto", choices=["auto", "openai", "gemini", "local"])
     reg.add_argument("--llm-model")
+    reg.add_argument("--transcript-echo", action="store_true", help='echo "🔊 Entendi: …" before answering a voice note')
+    reg.add_argument("--bill-extraction", default="auto", choices=["off", "auto", "always"], help="read electricity bills in images")
 
 
 def _tenant(args: argparse.Namespace) -> Tenant:
@@ -59,6 +61,7 @@ def _tenant(args: argparse.Namespace) -> Tenant:
         language=args.language,
         llm_provider=args.llm_provider,
         llm_model=args.llm_model,
+        media=MediaSettings(transcript_echo=args.transcript_echo, bill_extraction=args.bill_extraction),
         **({"system_prompt": args.system_prompt} if args.system_prompt else {}),
     )
 

@@ -28,10 +28,16 @@ batch = SqsFifoPartialProcessor(skip_group_on_error=True)
 # "successful", Lambda does not retry the whole batch, and our per-record backoff still applies.
 batch.raise_on_entire_batch_failure = False
 
-# A record is started only with at least a worst-case record's time left (~90 s: LLM 3 x 20 s +
-# backoff, two Graph calls, DynamoDB retries); later ones are failed up front and retried after a
-# short backoff rather than cut off by the timeout mid-reply.
+# A record is started only with at least a worst-case record's time left (text ~90 s: LLM 3 x 20 s
+# + backoff, two provider calls, DynamoDB retries; media ~330 s: download, S3, transcription or
+# vision with retries and fallback, then the answer); later ones are failed up front and retried
+# after a short backoff rather than cut off by the timeout mid-reply.
 _SAFETY_MARGIN_MS = 100_000
+_MEDIA_SAFETY_MARGIN_MS = 360_000
+# Envelopes are compact JSON we write: this key appears unescaped only on messages with media
+# (a customer's text containing it would be escaped as \"media\").
+_MEDIA_MARK = '"media":{'
+
 _RETRY_BASE_SECONDS = 15
 _RETRY_MAX_SECONDS = 900
 
@@ -55,7 +61,8 @@ _context: Any = None
 
 @tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> str:
-    if _context is not None and _context.get_remaining_time_in_millis() < _SAFETY_MARGIN_MS:
+    margin = _MEDIA_SAFETY_MARGIN_MS if _MEDIA_MARK in record.body else _SAFETY_MARGIN_MS
+    if _context is not None and _context.get_remaining_time_in_millis() < margin:
         raise OutOfTime("not enough time left in this invocation")
     attempt = Attempt(int(record.attributes.approximate_receive_count or 1), _settings().max_receive_count)
     logger.set_correlation_id(record.attributes.message_deduplication_id)

@@ -17,7 +17,7 @@ import pytest
 from atende.channels.evolution_client import DownloadedMedia, EvolutionClient, evolution_error
 from atende.channels.outbound import OutboundInvalid, SentMessage
 from atende.domain.messages import ContactRef, InboundMessage, MessageType, Provider
-from atende.errors import ProviderAuthError, ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from atende.errors import MediaUnavailable, ProviderAuthError, ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 
 BASE_URL = "https://evo.padariaboasorte.com.br/"
 INSTANCE = "Padaria Boa Sorte"
@@ -437,11 +437,11 @@ def test_download_media_refuses_a_declared_size_over_the_limit(file_length: Any)
     transport, _ = answering(201, media_document(file_length=file_length))
 
     # When
-    with pytest.raises(ProviderRejected) as caught:
+    with pytest.raises(MediaUnavailable) as caught:
         client_for(transport).download_media(CUSTOMER_MESSAGE_ID, max_bytes=len(VOICE_NOTE))
 
     # Then
-    assert (type(caught.value), caught.value.is_transient) == (ProviderRejected, False)
+    assert (caught.value.reason, caught.value.is_transient) == ("too_large", False)
     assert "too large" in str(caught.value)
 
 
@@ -454,8 +454,9 @@ def test_download_media_refuses_content_over_the_limit(declared: int | None) -> 
     transport, _ = answering(201, document)
 
     # When / Then
-    with pytest.raises(ProviderRejected, match="too large"):
+    with pytest.raises(MediaUnavailable, match="too large") as caught:
         client_for(transport).download_media(CUSTOMER_MESSAGE_ID, max_bytes=len(VOICE_NOTE) - 1)
+    assert caught.value.reason == "too_large"
 
 
 @pytest.mark.parametrize(
@@ -485,13 +486,16 @@ def test_download_media_without_base64_is_unavailable(encoded: Any) -> None:
         client_for(transport).download_media(CUSTOMER_MESSAGE_ID, max_bytes=1024)
 
 
-def test_download_media_of_a_message_evolution_no_longer_has_is_rejected() -> None:
+def test_download_media_of_a_message_evolution_no_longer_has_is_not_found() -> None:
     # Given Evolution's answer for a message missing from its store (thrown string → BadRequestException)
     transport, _ = answering(400, evolution_failure(400, "Bad Request", ["Message not found"]))
 
-    # When / Then
-    with pytest.raises(ProviderRejected):
+    # When
+    with pytest.raises(MediaUnavailable) as caught:
         client_for(transport).download_media(CUSTOMER_MESSAGE_ID, max_bytes=1024)
+
+    # Then: permanent for this message, not a channel-wide failure
+    assert (caught.value.reason, caught.value.is_transient) == ("not_found", False)
 
 
 # --- errors, end to end ----------------------------------------------------------------------

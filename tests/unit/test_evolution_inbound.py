@@ -20,6 +20,7 @@ from atende.channels.evolution import (
 )
 from atende.domain.content import assistant_text
 from atende.domain.messages import (
+    INLINE_MEDIA_MAX_CHARS,
     ContactRef,
     DeliveryStatus,
     InboundMessage,
@@ -89,6 +90,8 @@ def media(message_id: str, mime_type: str, sha256: str | None, **fields: Any) ->
     return MediaRef(media_id=message_id, mime_type=mime_type, sha256=sha256, **fields)
 
 
+IMAGE_CAPTION_BASE64 = "/9j/4AAQSkZJRgABAQAAAQABAABhh+uISiJD2+06ZI1p5aGlOL4CKrx9ctWW/AsQJPo9q2GH64hKIkPb7TpkjWnloaU4vgIqvH1y1Zb8CxAk+j2rYYfriEoiQ9vtOmSNaeWhpTi+Aiq8fXLVlvwLECT6Pathh+uISiJD2+06ZI1p5aGlOL4CKrx9ctWW/AsQJPo9q2GH64hKIkPb7TpkjWnloaU4vgIqvH1y1Zb8CxAk+j2rYYfriEoiQ9vtOmSNaeWhpTi+Aiq8fXLVlvwLECT6Pathh+uISiJD2+06ZI1p5aGlOL4CKrx9ctWW/AsQJPo9q2GH64hKIkPb7TpkjWnloaU4vgIqvH1y1Zb8CxAk+j2rYYfriEoiQ9vtOmSNaeWhpTi+Aiq8fXLVlvwLECT6Pathh+uISiJD2+06ZI1p5aGlOL4CKrx9ctWW/AsQJPo9q2GH64hKIkPb7TpkjWnloaU4vgIqvH1y1Zb8CxAk+j2rYYfriEoiQ9vtOmSNaeWhpTi+Aiq8fXLVlvwLECT6Pav/2Q=="  # image_caption.json's message.base64 (a tiny JPEG)
+
 EXPECTED: dict[str, EvolutionDelivery] = {
     # --- text -------------------------------------------------------------------------------
     # Current servers: data.contextInfo is a copy of messageContextInfo (no quote): no context.
@@ -130,7 +133,8 @@ EXPECTED: dict[str, EvolutionDelivery] = {
         ]
     ),
     # --- media ------------------------------------------------------------------------------
-    # Webhook base64 on: the bytes are NOT copied, only flagged; fileSha256 (base64) becomes hex.
+    # Webhook base64 on: small enough to queue, the bytes travel inline (the processor skips
+    # getBase64FromMediaMessage); fileSha256 (base64) becomes hex.
     "image_caption.json": EvolutionDelivery(
         messages=[
             message(
@@ -144,8 +148,8 @@ EXPECTED: dict[str, EvolutionDelivery] = {
                     "image/jpeg",
                     "a15ffd7a285320a876f84c861d3edb76f2b71e8f013d1e685cd621aa41d475b6",
                     caption="Chegou assim 😞",
+                    inline_base64=IMAGE_CAPTION_BASE64,
                 ),
-                extra={"inline_media": True},
             )
         ]
     ),
@@ -782,10 +786,26 @@ def test_file_sha256_is_hex_only_from_a_base64_digest(file_sha256: Any, expected
     assert inbound.media.sha256 == expected
 
 
-def test_inline_base64_is_never_copied_to_the_queue() -> None:
+def test_small_inline_base64_travels_in_the_queue_message() -> None:
     # Given an image delivered with webhook base64 on
     doc = fixture_json("evolution/image_caption.json")
     inline = doc["data"]["message"]["base64"]
+
+    # When
+    (inbound,) = parse(doc).messages
+    body = json.loads(inbound.to_json())
+
+    # Then the bytes ride along, and no flag says they must be fetched
+    assert body["message"]["media"]["inline_base64"] == inline
+    assert "extra" not in body["message"]
+    assert parse_envelope(inbound.to_json()) == inbound
+
+
+def test_inline_base64_too_large_for_the_queue_is_left_to_the_processor() -> None:
+    # Given an image whose inline base64 is over the queue allowance
+    doc = fixture_json("evolution/image_caption.json")
+    inline = "A" * (INLINE_MEDIA_MAX_CHARS + 4)
+    doc["data"]["message"]["base64"] = inline
 
     # When
     (inbound,) = parse(doc).messages
@@ -793,6 +813,7 @@ def test_inline_base64_is_never_copied_to_the_queue() -> None:
 
     # Then only the flag travels
     assert inline not in body
+    assert inbound.media is not None and inbound.media.inline_base64 is None
     assert json.loads(body)["message"]["extra"] == {"inline_media": True}
 
 

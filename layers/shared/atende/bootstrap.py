@@ -6,6 +6,7 @@ moto-backed clients) instead of patching internals.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,10 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
     from atende.domain.tenants import Channel, Tenant
     from atende.errors import ConfigError
     from atende.llm import ChatModel, LlmKeys, LlmOptions, select_chat_model
+    from atende.media.sources import MediaSource
+    from atende.media.store import MediaStore
+    from atende.media.understanding import Transcriber, Vision
+    from atende.service.media import MediaReader
     from atende.service.replies import ReplyPolicy, ReplyService
     from atende.store.conversations import ConversationStore
     from atende.store.tenants import TenantDirectory
@@ -122,8 +127,42 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
             whatsapp_id=channel.options.get("whatsapp_id"),
         )
 
+    def llm_keys() -> LlmKeys:
+        return LlmKeys.from_secret(secrets.get_json(settings.llm_secret_id))
+
     def model_for(tenant: Tenant) -> ChatModel:
-        return select_chat_model(tenant, LlmKeys.from_secret(secrets.get_json(settings.llm_secret_id)), llm_options)
+        return select_chat_model(tenant, llm_keys(), llm_options)
+
+    media_options = replace(llm_options, timeout_seconds=settings.media_timeout_seconds, max_retries=settings.media_max_retries)
+
+    def transcriber_for(tenant: Tenant) -> Transcriber:
+        from atende.media.understanding import select_transcriber
+
+        return select_transcriber(tenant.llm_provider, llm_keys(), media_options, fallback=tenant.media.fallback)
+
+    def vision_for(tenant: Tenant) -> Vision:
+        from atende.media.understanding import select_vision
+
+        return select_vision(tenant.llm_provider, llm_keys(), media_options, fallback=tenant.media.fallback)
+
+    def media_source_for(channel: Channel, messenger: Messenger) -> MediaSource | None:
+        # Built per message like the messenger: the token comes from the (cached) secrets store.
+        if channel.provider is Provider.META:
+            from atende.media.meta_download import MetaMediaDownloader
+            from atende.media.sources import MetaMediaSource
+
+            token = secrets.get_field(channel.access_token_secret_id or settings.meta_token_secret_id, "access_token")
+            downloader = MetaMediaDownloader(
+                provider_http, base_url=settings.graph_api_base_url, api_version=settings.graph_api_version, access_token=token
+            )
+            return MetaMediaSource(downloader)
+        if channel.provider is Provider.EVOLUTION:
+            from atende.channels.evolution_client import EvolutionClient
+            from atende.media.sources import EvolutionMediaSource
+
+            assert isinstance(messenger, EvolutionClient)
+            return EvolutionMediaSource(messenger)
+        return None  # Whaticket relays carry no downloadable media
 
     return ReplyService(
         directory=TenantDirectory(settings.table_name, cache_seconds=settings.cache_seconds),
@@ -131,4 +170,6 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
         messenger_for=messenger_for,
         model_for=model_for,
         policy=ReplyPolicy(claim_lease_seconds=settings.claim_lease_seconds, dedup_ttl_days=settings.dedup_ttl_days),
+        media=MediaReader(store=MediaStore(settings.media_bucket), transcriber_for=transcriber_for, vision_for=vision_for),
+        media_source_for=media_source_for,
     )

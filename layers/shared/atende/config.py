@@ -106,6 +106,9 @@ class ProcessorSettings:
     dedup_ttl_days: int = 8
     llm_timeout_seconds: int = 20
     llm_max_retries: int = 2
+    # Transcribing a 5-minute voice note or reading a video takes longer than a chat answer.
+    media_timeout_seconds: int = 60
+    media_max_retries: int = 1
     provider_timeout_seconds: int = 10
     cache_seconds: int = 300
 
@@ -129,6 +132,8 @@ class ProcessorSettings:
             dedup_ttl_days=_int(env, "DEDUP_TTL_DAYS", 8, minimum=7),
             llm_timeout_seconds=_int(env, "LLM_TIMEOUT_SECONDS", 20, minimum=1),
             llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2),
+            media_timeout_seconds=_int(env, "MEDIA_TIMEOUT_SECONDS", 60, minimum=1),
+            media_max_retries=_int(env, "MEDIA_MAX_RETRIES", 1),
             provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 10, minimum=1),
             cache_seconds=_int(env, "CONFIG_CACHE_SECONDS", 300),
         )

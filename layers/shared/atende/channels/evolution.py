@@ -13,11 +13,12 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atende.channels.payload import integer, number, obj, objects, text
 from atende.domain.messages import (
+    INLINE_MEDIA_MAX_CHARS,
     ContactRef,
     DeliveryStatus,
     InboundMessage,
@@ -273,9 +274,13 @@ def _parse_upsert(item: Any, channel: Channel, contact_id: ContactIdFactory) -> 
     if kind in _NOT_A_MESSAGE:
         return EDIT
     mtype, body_text, media, extra = _content(kind, body, message_id, text(message.get("mediaUrl")))
-    if media is not None and text(message.get("base64")):
-        # The bytes stay out of the queue message; the processor may fetch them again cheaply.
-        extra["inline_media"] = True
+    inline = text(message.get("base64")) if media is not None else None
+    if media is not None and inline is not None:
+        if len(inline) <= INLINE_MEDIA_MAX_CHARS:
+            media = replace(media, inline_base64=inline)  # the processor skips getBase64FromMediaMessage
+        else:
+            # Too large for a queue message: the processor fetches it from Evolution instead.
+            extra["inline_media"] = True
     context_infos = (obj(obj(body).get("contextInfo")), obj(item.get("contextInfo")))
     return InboundMessage(
         tenant_id=channel.tenant_id,

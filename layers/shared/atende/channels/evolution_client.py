@@ -19,7 +19,7 @@ import httpx
 
 from atende.channels.outbound import OutboundInvalid, SentMessage, retry_after_seconds, unconfirmed_send, valid_unicode
 from atende.channels.payload import integer, obj, text
-from atende.errors import ProviderAuthError, ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from atende.errors import MediaUnavailable, ProviderAuthError, ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 
 if TYPE_CHECKING:
     from atende.domain.messages import InboundMessage
@@ -121,10 +121,15 @@ class EvolutionClient:
     def download_media(self, message_id: str, *, max_bytes: int) -> DownloadedMedia:
         """Decrypted media of a message Evolution still has in its store (providers.md §2.6).
 
-        Too large (declared or actual) → ``ProviderRejected``: retrying will not shrink it. A body
-        without valid base64 → ``ProviderUnavailable``, like any 2xx that does not deliver.
+        Too large (declared or actual) → ``MediaUnavailable(too_large)``; a 400 (Evolution no longer
+        has the message, or WhatsApp's CDN dropped the file) → ``MediaUnavailable(not_found)``:
+        retrying changes neither. A body without valid base64 → ``ProviderUnavailable``, like any
+        2xx that does not deliver.
         """
-        doc = self._post("chat", "getBase64FromMediaMessage", {"message": {"key": {"id": message_id}}, "convertToMp4": False})
+        try:
+            doc = self._post("chat", "getBase64FromMediaMessage", {"message": {"key": {"id": message_id}}, "convertToMp4": False})
+        except ProviderRejected as exc:
+            raise MediaUnavailable(f"Evolution could not return the media ({exc})", reason="not_found") from exc
         declared = integer(obj(doc.get("size")).get("fileLength"))
         if declared is not None and declared > max_bytes:
             raise _too_large(declared, max_bytes)
@@ -195,6 +200,6 @@ def _sent(doc: dict[str, Any]) -> SentMessage:
     return SentMessage(message_id=message_id, accepted_status=text(doc.get("status")))
 
 
-def _too_large(size: int | None, max_bytes: int) -> ProviderRejected:
+def _too_large(size: int | None, max_bytes: int) -> MediaUnavailable:
     shown = f"{size} bytes" if size is not None else "more"
-    return ProviderRejected(f"Evolution media is too large ({shown}; limit {max_bytes} bytes)")
+    return MediaUnavailable(f"Evolution media is too large ({shown}; limit {max_bytes} bytes)", reason="too_large")

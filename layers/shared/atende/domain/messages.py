@@ -104,6 +104,9 @@ class MediaRef:
     voice: bool = False
     animated: bool = False
     url: str | None = None
+    # The file itself, base64, when the provider's webhook carried it and it is small enough to
+    # travel in the queue message (Evolution with webhook base64 on; ``INLINE_MEDIA_MAX_CHARS``).
+    inline_base64: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +155,9 @@ class InboundMessage:
     #   UNSUPPORTED  unsupported_type (the provider's own name for it)
     #   any          error_code (Meta attaches one to unsupported/failed items);
     #                referred_product {"catalog_id"?, "product_retailer_id"} (Meta: asked about
-    #                a catalogue product); inline_media / media_unavailable (True) on media
+    #                a catalogue product); media_unavailable (True): the provider relays no
+    #                downloadable media (Whaticket); inline_media (True): the webhook carried
+    #                the file but it was too large to queue (it is fetched from the provider)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -241,6 +246,7 @@ class StatusUpdate:
         return json.dumps({"v": ENVELOPE_VERSION, "kind": "status", "status": body}, separators=(",", ":"))
 
 
+INLINE_MEDIA_MAX_CHARS = 128 * 1024  # ~96 KB of media: a half-minute voice note; larger files are fetched
 MAX_TEXT_CHARS = 4_096  # text/caption kept per message: Meta's own text limit, and plenty for the assistant
 MAX_LIST_ITEMS = 20  # shared contacts, order items, phones per contact
 MAX_EXTRA_STRING = 500  # any other string inside ``extra``

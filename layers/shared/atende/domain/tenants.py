@@ -8,6 +8,7 @@ from typing import Any
 
 from atende.domain.messages import Provider
 from atende.domain.texts import DEFAULT_LANGUAGE
+from atende.media import HARD_LIMITS, MediaLimits
 
 TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 # Evolution instance / Whaticket connection names: they become part of secret names and URLs.
@@ -15,12 +16,52 @@ EXTERNAL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 # Claims are keyed "{tenant}#…" in the table whose "replay#…" keys the webhook may write.
 RESERVED_TENANT_IDS = frozenset({"replay"})
 LLM_PROVIDERS = frozenset({"auto", "openai", "gemini", "local"})
+BILL_EXTRACTION_MODES = frozenset({"off", "auto", "always"})
 
 DEFAULT_SYSTEM_PROMPT = (
     "Você é o assistente virtual de atendimento de {business_name} no WhatsApp. "
     "Responda em português do Brasil, com frases curtas, simpáticas e objetivas. "
     "Nunca invente preços, prazos ou políticas: se não souber, diga que vai verificar com a equipe."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """How a tenant's customers' voice notes, images, documents and videos are handled."""
+
+    # Send "🔊 Entendi: …" with the transcript before answering a voice note, so the customer can
+    # see what was understood (off by default: it doubles the messages for every audio).
+    transcript_echo: bool = False
+    # When the tenant's provider is unavailable, try the other configured one (OpenAI ↔ Gemini).
+    fallback: bool = True
+    # Electricity-bill extraction from images: "auto" = when the caption or the image's
+    # description mentions a bill; "always" (solar sellers); "off".
+    bill_extraction: str = "auto"
+    limits: MediaLimits = field(default_factory=MediaLimits)
+
+    def __post_init__(self) -> None:
+        if self.bill_extraction not in BILL_EXTRACTION_MODES:
+            raise ValueError(f"bill_extraction must be one of {sorted(BILL_EXTRACTION_MODES)}")
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any] | None) -> MediaSettings:
+        item = item or {}
+        return cls(
+            transcript_echo=bool(item.get("transcript_echo", False)),
+            fallback=bool(item.get("fallback", True)),
+            bill_extraction=str(item.get("bill_extraction") or "auto"),
+            limits=MediaLimits.from_item(item.get("limits")),
+        )
+
+    def to_item(self) -> dict[str, Any]:
+        defaults = MediaLimits()
+        limits = {name: getattr(self.limits, name) for name in HARD_LIMITS if getattr(self.limits, name) != getattr(defaults, name)}
+        return {
+            "transcript_echo": self.transcript_echo,
+            "fallback": self.fallback,
+            "bill_extraction": self.bill_extraction,
+            **({"limits": limits} if limits else {}),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +75,7 @@ class Tenant:
     memory_turns: int = 12  # turns (user or assistant) kept as conversation memory
     retention_days: int = 90
     texts: dict[str, str] = field(default_factory=dict)  # overrides of domain.texts keys
+    media: MediaSettings = field(default_factory=MediaSettings)
 
     def __post_init__(self) -> None:
         if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):  # not match(): "$" accepts a trailing newline
@@ -63,6 +105,7 @@ class Tenant:
             memory_turns=int(item.get("memory_turns", 12)),
             retention_days=int(item.get("retention_days", 90)),
             texts=dict(item.get("texts") or {}),
+            media=MediaSettings.from_item(item.get("media")),
         )
 
 

@@ -1,7 +1,12 @@
-"""User-facing bot texts. Brazilian Portuguese by default; tenants override per key."""
+"""User-facing bot texts. Brazilian Portuguese by default; tenants override per key.
+
+A text may name parameters in braces (``{limit}``); ``bot_text`` fills the ones it is given and
+leaves any other brace alone, so a tenant's override can drop or reorder them safely.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 DEFAULT_LANGUAGE = "pt-BR"
@@ -14,17 +19,56 @@ _TEXTS: dict[str, dict[str, str]] = {
         "unsupported_type": (
             "Recebi sua mensagem, mas ainda não consigo entender esse tipo de conteúdo. Pode me escrever em texto, por favor?"
         ),
+        "transcript_echo": "🔊 Entendi: “{transcript}”",
+        "media_expired": "Não consegui abrir o arquivo que você enviou: ele pode ter expirado. Pode enviar de novo, por favor? 🙏",
+        "media_too_large": (
+            "Esse arquivo é grande demais para eu abrir por aqui (o limite é {limit}). "
+            "Pode enviar uma versão menor ou me contar em texto do que se trata?"
+        ),
+        "media_unsupported": (
+            "Ainda não consigo abrir arquivos nesse formato. Se puder, envie em PDF ou como foto, ou escreva sua mensagem em texto. 🙏"
+        ),
+        "media_not_downloadable": (
+            "Recebi seu arquivo, mas por este canal ainda não consigo abri-lo. Pode me contar em texto do que se trata?"
+        ),
+        "audio_too_long": (
+            "Seu áudio tem mais de {minutes} minutos e não consigo ouvi-lo por inteiro. "
+            "Pode mandar um áudio mais curto ou escrever sua dúvida?"
+        ),
+        "audio_inaudible": "Não consegui entender o áudio. 🙏 Pode gravar de novo ou escrever sua mensagem?",
+        "document_without_text": (
+            "Não encontrei texto nesse documento (parece ser uma imagem digitalizada). "
+            "Pode enviar fotos das páginas ou escrever sua dúvida?"
+        ),
     },
     "en": {
         "apology": "Sorry, I had a problem answering just now. 🙏 Please try again in a few minutes.",
         "unsupported_type": "I got your message, but I can't understand this kind of content yet. Could you write it as text?",
+        "transcript_echo": "🔊 I heard: “{transcript}”",
+        "media_expired": "I couldn't open the file you sent: it may have expired. Could you send it again, please? 🙏",
+        "media_too_large": (
+            "That file is too large for me to open here (the limit is {limit}). Could you send a smaller one or tell me about it?"
+        ),
+        "media_unsupported": "I can't open files in that format yet. Please send a PDF or a photo, or write your message as text. 🙏",
+        "media_not_downloadable": "I got your file, but I can't open files on this channel yet. Could you tell me about it in text?",
+        "audio_too_long": (
+            "Your audio is longer than {minutes} minutes, so I can't listen to all of it. Could you send a shorter one or write?"
+        ),
+        "audio_inaudible": "I couldn't make out the audio. 🙏 Could you record it again or write your message?",
+        "document_without_text": "I found no text in that document (it looks like a scan). Could you send photos of the pages or write?",
     },
 }
 
+_PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
-def bot_text(key: str, language: str = DEFAULT_LANGUAGE, overrides: Mapping[str, str] | None = None) -> str:
+
+def bot_text(key: str, language: str = DEFAULT_LANGUAGE, overrides: Mapping[str, str] | None = None, **params: str) -> str:
     """The text for ``key``: the tenant's override, else the language's default, else pt-BR."""
     if overrides and key in overrides:
-        return overrides[key]
-    table = _TEXTS.get(language) or _TEXTS[DEFAULT_LANGUAGE]
-    return table.get(key) or _TEXTS[DEFAULT_LANGUAGE][key]
+        text = overrides[key]
+    else:
+        table = _TEXTS.get(language) or _TEXTS[DEFAULT_LANGUAGE]
+        text = table.get(key) or _TEXTS[DEFAULT_LANGUAGE][key]
+    if not params:
+        return text
+    return _PARAMETER.sub(lambda m: params.get(m.group(1), m.group(0)), text)

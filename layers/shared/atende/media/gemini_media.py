@@ -26,6 +26,7 @@ from atende.media.understanding import (
     description_instruction,
     parse_bill_json,
     transcription_instruction,
+    video_instruction,
 )
 
 # Gemini's documented audio types (WAV, MP3, AIFF, AAC, OGG, FLAC), keyed by what providers send.
@@ -42,6 +43,14 @@ AUDIO_TYPES = {
     "audio/flac": "audio/flac",
     "audio/aiff": "audio/aiff",
     "audio/x-aiff": "audio/aiff",
+}
+# Gemini's documented video types; WhatsApp sends MP4 (H.264/AAC) and sometimes 3GPP.
+VIDEO_TYPES = {
+    "video/mp4": "video/mp4",
+    "video/3gpp": "video/3gpp",
+    "video/quicktime": "video/mov",
+    "video/mpeg": "video/mpeg",
+    "video/webm": "video/webm",
 }
 IMAGE_TYPES = {"image/png": "image/png", "image/jpeg": "image/jpeg", "image/jpg": "image/jpeg", "image/webp": "image/webp"}
 # Inline data travels base64-encoded (x 4/3) in a request Google has documented as capped at 20 MB;
@@ -95,6 +104,16 @@ class GeminiVision(_GeminiMedia):
     def describe(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
         config = self._types.GenerateContentConfig(temperature=0, max_output_tokens=DESCRIPTION_MAX_TOKENS)
         text = self._generate(blob, self._image_type(blob), description_instruction(caption, language), config)
+        return ImageDescription(text=text, provider=self.provider, model=self.model)
+
+    accepts_video = True
+
+    def describe_video(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
+        mime_type = VIDEO_TYPES.get(blob.base_mime)
+        if mime_type is None:
+            raise MediaUnavailable(f"Gemini cannot read {blob.base_mime}", reason="unsupported_type")
+        config = self._types.GenerateContentConfig(temperature=0, max_output_tokens=DESCRIPTION_MAX_TOKENS)
+        text = self._generate(blob, mime_type, video_instruction(caption, language), config)
         return ImageDescription(text=text, provider=self.provider, model=self.model)
 
     def extract_bill(self, blob: MediaBlob) -> BillExtraction:

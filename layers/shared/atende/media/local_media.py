@@ -186,6 +186,11 @@ class LocalVision:
         size = f"{dimensions[0]}×{dimensions[1]} pixels" if dimensions else _size_label(blob.size)
         return ImageDescription(text=f"[descrição offline] imagem {kind} de {size}", provider=self.provider, model=self.model)
 
+    accepts_video = False  # the stand-in plays a model without video input
+
+    def describe_video(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
+        raise MediaUnavailable("the offline stand-in does not read video", reason="unsupported_type")
+
     def extract_bill(self, blob: MediaBlob) -> BillExtraction:
         _require_image(blob)
         marked = png_text_chunks(blob.data).get(BILL_MARKER_KEYWORD)

@@ -88,6 +88,11 @@ class OpenAIVision:
         )
         return ImageDescription(text=content, provider=self.provider, model=self.model)
 
+    accepts_video = False  # chat completions take images, not video
+
+    def describe_video(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
+        raise MediaUnavailable("OpenAI chat models do not read video", reason="unsupported_type")
+
     def extract_bill(self, blob: MediaBlob) -> BillExtraction:
         response_format = {"type": "json_schema", "json_schema": {"name": BILL_SCHEMA_NAME, "strict": True, "schema": BILL_JSON_SCHEMA}}
         # "high" detail: amounts and dates are small print.

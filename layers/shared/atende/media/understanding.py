@@ -101,6 +101,13 @@ class Vision(Protocol):
         """The bill's key fields, validated; same errors as ``describe``."""
         ...
 
+    # Whether ``describe_video`` works: Gemini reads video, OpenAI's chat models do not.
+    accepts_video: bool
+
+    def describe_video(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
+        """Like ``describe``; MediaUnavailable(unsupported_type) when ``accepts_video`` is False."""
+        ...
+
 
 # --- prompts (one wording for every provider) -------------------------------------------------
 
@@ -129,6 +136,17 @@ def description_instruction(caption: str | None, language: str) -> str:
     )
     if caption and caption.strip():
         text += f"\nLegenda enviada com a imagem: {caption.strip()}"
+    return text
+
+
+def video_instruction(caption: str | None, language: str) -> str:
+    text = (
+        "Um cliente enviou este vídeo a uma empresa pelo WhatsApp. Descreva objetivamente o que acontece nele, em até 3 frases "
+        f"curtas, em {language_name(language)}, incluindo o que for dito ou escrito que importe para o atendimento. "
+        "Não invente detalhes."
+    )
+    if caption and caption.strip():
+        text += f"\nLegenda enviada com o vídeo: {caption.strip()}"
     return text
 
 
@@ -399,11 +417,12 @@ class FallbackTranscriber:
 
 
 class FallbackVision:
-    """``FallbackTranscriber`` for both vision tasks."""
+    """``FallbackTranscriber`` for the vision tasks (video falls back only to a model that reads video)."""
 
     def __init__(self, primary: Vision, secondary: Callable[[], Vision]) -> None:
         self.provider = primary.provider
         self.model = primary.model
+        self.accepts_video = primary.accepts_video
         self._primary = primary
         self._secondary = _Lazy(secondary)
 
@@ -420,3 +439,13 @@ class FallbackVision:
         except LlmUnavailable as exc:
             _log_fallback("extract_bill", self.provider, exc)
             return self._secondary.get().extract_bill(blob)
+
+    def describe_video(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
+        try:
+            return self._primary.describe_video(blob, caption=caption, language=language)
+        except LlmUnavailable as exc:
+            secondary = self._secondary.get()
+            if not secondary.accepts_video:
+                raise
+            _log_fallback("describe_video", self.provider, exc)
+            return secondary.describe_video(blob, caption=caption, language=language)

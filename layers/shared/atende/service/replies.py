@@ -12,12 +12,12 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from atende.channels.outbound import Messenger, OutboundInvalid
 from atende.domain.content import assistant_text
 from atende.domain.conversation import Turn, remember, split_text, within_service_window
-from atende.domain.messages import SILENT_TYPES, InboundMessage, StatusUpdate, parse_envelope
+from atende.domain.messages import SILENT_TYPES, InboundMessage, MessageType, StatusUpdate, parse_envelope
 from atende.domain.tenants import Channel, Tenant
 from atende.domain.texts import bot_text
 from atende.errors import (
@@ -32,6 +32,13 @@ from atende.errors import (
 from atende.llm import ChatModel
 from atende.observability import count, logger, milliseconds
 from atende.store.conversations import Claim, ClaimState, Completion, ConversationStore, OutboundRecord, Profile
+
+if TYPE_CHECKING:
+    from atende.media.sources import MediaSource
+    from atende.service.media import MediaReader, MediaReading
+
+# Media types read by the media pipeline (service.media) when the service has one.
+_MEDIA_TYPES = frozenset({MessageType.AUDIO, MessageType.IMAGE, MessageType.DOCUMENT, MessageType.VIDEO})
 
 
 class Directory(Protocol):
@@ -67,6 +74,8 @@ class ReplyService:
         messenger_for: Callable[[Channel], Messenger],
         model_for: Callable[[Tenant], ChatModel],
         policy: ReplyPolicy,
+        media: MediaReader | None = None,
+        media_source_for: Callable[[Channel, Messenger], MediaSource | None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._directory = directory
@@ -74,6 +83,8 @@ class ReplyService:
         self._messenger_for = messenger_for
         self._model_for = model_for
         self._policy = policy
+        self._media = media
+        self._media_source_for = media_source_for
         self._clock = clock
 
     def handle(self, body: str, attempt: Attempt) -> str:
@@ -166,33 +177,71 @@ class ReplyService:
         if not claim.sent_ids:
             # Blue ticks + typing indicator while the model thinks (Meta hides it on our reply).
             self._mark_read(messenger, message)
-        readable = assistant_text(message)
+        model = _Once(lambda: self._model_for(tenant))
+        parts, kind, lead = list(claim.reply_parts), claim.reply_kind, claim.reply_lead
+
+        reading: MediaReading | None = None
+        if message.type in _MEDIA_TYPES and self._media is not None:
+            reading, claim = self._read_media(message, tenant, channel, messenger, model, claim, attempt)
+            if reading is None:  # the model failed on the last attempt: apologise once
+                parts, kind = [bot_text("apology", tenant.language, tenant.texts)], "apology"
+        readable = reading.turn if reading is not None else assistant_text(message)
         user_turn = Turn("user", readable or f"[{message.type.value}]", message.timestamp)
-        parts, kind = list(claim.reply_parts), claim.reply_kind
         if not parts:
-            parts, kind = self._compose(message, tenant, profile, user_turn if readable else None, attempt)
+            notice = (reading.notice, reading.notice_params) if reading is not None and reading.notice else None
+            parts, kind = self._compose(message, tenant, profile, user_turn if readable else None, attempt, model, notice)
+            if kind == "reply" and reading is not None and reading.echo:
+                parts = [bot_text("transcript_echo", tenant.language, tenant.texts, transcript=reading.echo), *parts]
+                lead = 1
         if len(parts) > 1 and not claim.reply_parts:
-            claim = self._conversations.checkpoint_reply(message, claim, parts, (), kind)
+            claim = self._conversations.checkpoint_reply(message, claim, parts, (), kind, lead)
 
         sent: list[str] = list(claim.sent_ids)
         try:
-            outcome = self._deliver(messenger, message, parts, kind, sent, claim)
-            records = [OutboundRecord(pid, parts[i], kind) for i, pid in enumerate(sent)]
+            outcome = self._deliver(messenger, message, parts, kind, lead, sent, claim)
+            records = [OutboundRecord(pid, parts[i], "echo" if i < lead else kind) for i, pid in enumerate(sent)]
             memory = None
-            if kind == "reply" and sent:
-                reply_turn = Turn("assistant", "\n".join(parts[: len(sent)]), int(self._clock()))
+            if kind == "reply" and len(sent) > lead:
+                reply_turn = Turn("assistant", "\n".join(parts[lead : len(sent)]), int(self._clock()))
                 memory = remember(profile.memory, [user_turn, reply_turn], tenant.memory_turns)
-            return complete(profile, Completion(outcome, records, memory))
+            facts = reading.facts() if reading is not None else None
+            bill = reading.bill if reading is not None else None
+            return complete(profile, Completion(outcome, records, memory, facts, bill))
         except Exception:
             if len(sent) > len(claim.sent_ids):
                 # Parts went out but the commit (or a later part) failed: record what was sent
                 # before the claim is released, so the retry commits instead of answering twice.
                 with contextlib.suppress(Exception):
-                    self._conversations.checkpoint_reply(message, claim, parts, sent, kind)
+                    self._conversations.checkpoint_reply(message, claim, parts, sent, kind, lead)
             raise
 
-    def _deliver(self, messenger: Messenger, message: InboundMessage, parts: list[str], kind: str, sent: list[str], claim: Claim) -> str:
-        """Send the parts not sent yet, appending their ids to ``sent``; returns the outcome."""
+    def _read_media(
+        self, message: InboundMessage, tenant: Tenant, channel: Channel, messenger: Messenger, model: _Once, claim: Claim, attempt: Attempt
+    ) -> tuple[MediaReading | None, Claim]:
+        """The message's media, read once: a retry reuses the reading checkpointed on the claim."""
+        from atende.service.media import MediaReading
+
+        if claim.media:
+            return MediaReading.from_item(claim.media), claim
+        assert self._media is not None
+        source = self._media_source_for(channel, messenger) if self._media_source_for else None
+        try:
+            reading = self._media.read(message, tenant, source, model.get)
+        except LlmError as exc:
+            count("LlmFailed")
+            logger.warning("media model failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count})
+            if not attempt.is_last:
+                raise
+            return None, claim
+        return reading, self._conversations.checkpoint_media(message, claim, reading.to_item())
+
+    def _deliver(
+        self, messenger: Messenger, message: InboundMessage, parts: list[str], kind: str, lead: int, sent: list[str], claim: Claim
+    ) -> str:
+        """Send the parts not sent yet, appending their ids to ``sent``; returns the outcome.
+
+        The first ``lead`` parts (the transcript echo) precede the answer proper.
+        """
         outcome = {"reply": "replied", "apology": "apology", "notice": "unsupported"}[kind]
         for index in range(len(sent), len(parts)):
             try:
@@ -216,23 +265,34 @@ class ReplyService:
                     count("ProviderRateLimited" if isinstance(exc, ProviderRateLimited) else "ProviderUnavailable")
                 raise
             sent.append(str(result.message_id))
-            count("ReplySent" if index == 0 else "ReplyExtraPart")
+            count("TranscriptEchoSent" if index < lead else "ReplySent" if index == lead else "ReplyExtraPart")
             if kind == "apology":
                 count("ReplyApologySent")
             if index < len(parts) - 1:
                 # Before the next part: a crash from here on re-sends at most that part.
-                self._conversations.checkpoint_reply(message, claim, parts, sent, kind)
+                self._conversations.checkpoint_reply(message, claim, parts, sent, kind, lead)
         return outcome
 
     def _compose(
-        self, message: InboundMessage, tenant: Tenant, profile: Profile, user_turn: Turn | None, attempt: Attempt
+        self,
+        message: InboundMessage,
+        tenant: Tenant,
+        profile: Profile,
+        user_turn: Turn | None,
+        attempt: Attempt,
+        chat: _Once,
+        notice: tuple[str, dict[str, str]] | None = None,
     ) -> tuple[list[str], str]:
+        if notice is not None:
+            # Media that could not be had or read: its own polite notice, never an LLM call.
+            key, params = notice
+            return [bot_text(key, tenant.language, tenant.texts, **params)], "notice"
         if user_turn is None:
             # Nothing the assistant can read: one polite notice (the claim makes it one per
             # message, whatever the retries), never an LLM call.
             count("InboundUnsupportedType")
             return [bot_text("unsupported_type", tenant.language, tenant.texts)], "notice"
-        model = self._model_for(tenant)
+        model = chat.get()
         started = time.perf_counter()
         try:
             completion = model.complete(tenant.render_system_prompt(), [*profile.memory, user_turn])
@@ -269,3 +329,16 @@ class ReplyService:
             # Cosmetic (blue ticks + typing): never worth failing or delaying the answer.
             count("MarkReadFailed")
             logger.info("mark-as-read failed", extra={"error": type(exc).__name__})
+
+
+class _Once:
+    """The tenant's chat model, built on first use: a media notice never pays for an SDK client."""
+
+    def __init__(self, build: Callable[[], ChatModel]) -> None:
+        self._build = build
+        self._model: ChatModel | None = None
+
+    def get(self) -> ChatModel:
+        if self._model is None:
+            self._model = self._build()
+        return self._model

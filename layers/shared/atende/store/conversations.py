@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -46,6 +46,8 @@ class Claim:
     reply_parts: tuple[str, ...] = ()  # checkpointed reply, reused on resume (never regenerated)
     sent_ids: tuple[str, ...] = ()  # provider ids of the parts already delivered
     reply_kind: str = "reply"  # reply | apology | notice, of the checkpointed parts
+    reply_lead: int = 0  # leading parts that are not the answer itself (the transcript echo)
+    media: dict[str, Any] | None = None  # checkpointed MediaReading (service.media), reused on resume
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ class Profile:
 class OutboundRecord:
     provider_message_id: str
     text: str
-    kind: str = "reply"  # reply | apology | notice
+    kind: str = "reply"  # reply | apology | notice | echo
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,8 @@ class Completion:
     outcome: str  # replied | apology | unsupported | silent | outside_window | rejected
     outbound: Sequence[OutboundRecord] = ()
     memory: Sequence[Turn] | None = None  # new memory; None = leave the profile's memory alone
+    media: dict[str, Any] | None = None  # inbound-item attributes from a MediaReading (key, size, …)
+    bill: dict[str, Any] | None = None  # an electricity bill read from an image: the profile's last_bill
 
 
 def claim_key(message: InboundMessage) -> dict[str, str]:
@@ -128,7 +132,13 @@ class ConversationStore:
         item = from_attrs(response.get("Attributes"))
         state = ClaimState.NEW if int(item.get("claims", 1)) == 1 else ClaimState.RESUMED
         return Claim(
-            state, token, tuple(item.get("reply_parts") or ()), tuple(item.get("sent_ids") or ()), item.get("reply_kind") or "reply"
+            state,
+            token,
+            tuple(item.get("reply_parts") or ()),
+            tuple(item.get("sent_ids") or ()),
+            item.get("reply_kind") or "reply",
+            int(item.get("reply_lead", 0)),
+            item.get("media"),
         )
 
     def release_claim(self, message: InboundMessage, claim: Claim) -> None:
@@ -144,19 +154,31 @@ class ConversationStore:
             )
 
     def checkpoint_reply(
-        self, message: InboundMessage, claim: Claim, parts: Sequence[str], sent_ids: Sequence[str], kind: str = "reply"
+        self, message: InboundMessage, claim: Claim, parts: Sequence[str], sent_ids: Sequence[str], kind: str = "reply", lead: int = 0
     ) -> Claim:
         """Record the reply and the parts already sent, so no retry regenerates or re-sends them."""
+        self._update_claim(
+            message,
+            "SET #status = :replying, reply_parts = :parts, sent_ids = :sent, reply_kind = :kind, reply_lead = :lead",
+            {":replying": "replying", ":parts": list(parts), ":sent": list(sent_ids), ":kind": kind, ":lead": lead, ":token": claim.token},
+        )
+        return replace(claim, reply_parts=tuple(parts), sent_ids=tuple(sent_ids), reply_kind=kind, reply_lead=lead)
+
+    def checkpoint_media(self, message: InboundMessage, claim: Claim, media: dict[str, Any]) -> Claim:
+        """Record what a media message amounted to, so no retry downloads or transcribes it again."""
+        self._update_claim(message, "SET media = :media", {":media": media, ":token": claim.token})
+        return replace(claim, media=media)
+
+    def _update_claim(self, message: InboundMessage, update: str, values: dict[str, Any]) -> None:
+        names = {"ExpressionAttributeNames": {"#status": "status"}} if "#status" in update else {}
         try:
             self._ddb.update_item(
                 TableName=self._claims,
                 Key=to_attrs(claim_key(message)),
-                UpdateExpression="SET #status = :replying, reply_parts = :parts, sent_ids = :sent, reply_kind = :kind",
+                UpdateExpression=update,
                 ConditionExpression="claim_token = :token",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_attrs(
-                    {":replying": "replying", ":parts": list(parts), ":sent": list(sent_ids), ":kind": kind, ":token": claim.token}
-                ),
+                ExpressionAttributeValues=to_attrs(values),
+                **names,
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -164,7 +186,6 @@ class ConversationStore:
             raise store_error(exc, "UpdateItem") from exc
         except BotoCoreError as exc:
             raise store_error(exc, "UpdateItem") from exc
-        return Claim(claim.state, claim.token, tuple(parts), tuple(sent_ids), kind)
 
     def _get_claim(self, message: InboundMessage) -> dict[str, Any]:
         try:
@@ -204,13 +225,15 @@ class ConversationStore:
                     "TableName": self._claims,
                     "Key": to_attrs(claim_key(message)),
                     # The checkpointed reply text is dropped: a completed claim holds no content.
-                    "UpdateExpression": "SET #status = :done, completed_at = :now REMOVE reply_parts, sent_ids, reply_kind, lease_until",
+                    "UpdateExpression": (
+                        "SET #status = :done, completed_at = :now REMOVE reply_parts, sent_ids, reply_kind, reply_lead, media, lease_until"
+                    ),
                     "ConditionExpression": "claim_token = :token",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": to_attrs({":done": "done", ":now": now, ":token": claim.token}),
                 }
             },
-            {"Put": {"TableName": self._table, "Item": to_attrs(_inbound_item(message, pk, completion.outcome, replied_with, now, ttl))}},
+            {"Put": {"TableName": self._table, "Item": to_attrs(_inbound_item(message, pk, completion, replied_with, now, ttl))}},
         ]
         for record in completion.outbound:
             items.append({"Put": {"TableName": self._table, "Item": to_attrs(_outbound_item(message, pk, record, now, ttl))}})
@@ -244,6 +267,10 @@ class ConversationStore:
         if completion.memory is not None:
             sets.append("memory = :memory")
             values[":memory"] = [t.to_item() for t in completion.memory]
+        if completion.bill is not None:
+            # The latest electricity bill the contact sent, for the assistant's tools (solar quotes).
+            sets.append("last_bill = :bill")
+            values[":bill"] = completion.bill
         if profile.version:
             condition = "version = :expected"
             values[":expected"] = profile.version
@@ -315,7 +342,7 @@ class ConversationStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _inbound_item(message: InboundMessage, pk: str, outcome: str, replied_with: list[str], now: int, ttl: int) -> dict[str, Any]:
+def _inbound_item(message: InboundMessage, pk: str, completion: Completion, replied_with: list[str], now: int, ttl: int) -> dict[str, Any]:
     item: dict[str, Any] = {
         "PK": pk,
         "SK": inbound_sk(message.provider_message_id),
@@ -325,7 +352,7 @@ def _inbound_item(message: InboundMessage, pk: str, outcome: str, replied_with: 
         "msg_type": message.type.value,
         "sent_at": message.timestamp,
         "processed_at": now,
-        "outcome": outcome,
+        "outcome": completion.outcome,
         "replied_with": replied_with,
         "ttl": ttl,
     }
@@ -337,6 +364,8 @@ def _inbound_item(message: InboundMessage, pk: str, outcome: str, replied_with: 
         "referral_source_id": message.referral.source_id if message.referral else None,
     }
     item.update({k: v for k, v in optional.items() if v})
+    if completion.media:
+        item.update(completion.media)
     return item
 
 

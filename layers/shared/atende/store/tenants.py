@@ -60,6 +60,7 @@ class TenantDirectory:
             "memory_turns": tenant.memory_turns,
             "retention_days": tenant.retention_days,
             "texts": tenant.texts or None,
+            "media": tenant.media.to_item(),
         }
         written = self._put(item, only_if_absent=only_if_absent)
         self._cache.pop(("tenant", tenant.tenant_id), None)
