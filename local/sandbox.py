@@ -1,15 +1,23 @@
-"""A local stand-in for Meta's Graph API messages endpoint that records every outbound call.
+"""A local stand-in for Meta's Graph API (messages and media endpoints) that records every call.
 
 One implementation, two transports: an ``httpx.MockTransport`` for tests and a threaded HTTP
 server on 127.0.0.1 for the local stack. The real MetaClient talks to it unchanged.
 Optionally it plays Meta's part back: signed status webhooks (sent, delivered, read).
+
+Media (providers.md §1.8): ``add_media`` registers a file as an inbound media id; ``GET
+/{version}/{media-id}`` answers its metadata and a signed download URL on this sandbox
+(``/sandbox/media/{id}?sig=…``), which, like Meta's lookaside URL, still wants the Bearer token.
+``expire_media`` makes the id answer like one past its 7 days.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -21,6 +29,18 @@ from typing import Any
 import httpx
 
 _MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/messages$")
+_MEDIA_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9A-Za-z_-]+)$")
+_DOWNLOAD_PATH = re.compile(r"^/sandbox/media/([0-9A-Za-z_-]+)\?sig=([0-9a-f]+)$")
+
+
+@dataclass
+class SandboxMedia:
+    data: bytes = field(repr=False)
+    mime_type: str
+    signature: str
+    sha256: str  # as the media API reports it: base64 of the digest
+    expired: bool = False
+    downloads: int = 0
 
 
 @dataclass
@@ -59,6 +79,8 @@ class GraphSandbox:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._on_sent = on_sent
+        self.media: dict[str, SandboxMedia] = {}
+        self._media_ids = itertools.count(1)
 
     # --- inspection and fault injection ---------------------------------------------------
 
@@ -76,13 +98,28 @@ class GraphSandbox:
         for _ in range(times):
             self._failures.append(Failure(http_status, code, to))
 
-    # --- the endpoint ---------------------------------------------------------------------
+    def add_media(self, data: bytes, mime_type: str, *, media_id: str | None = None, sha256: str | None = None) -> str:
+        """Register an inbound file; returns its media id. ``sha256`` overrides the reported digest."""
+        media_id = media_id or f"{1_090_000_000_000_000 + next(self._media_ids)}"
+        digest = sha256 or base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+        self.media[media_id] = SandboxMedia(data, mime_type, secrets.token_hex(8), digest)
+        return media_id
+
+    def expire_media(self, media_id: str) -> None:
+        self.media[media_id].expired = True
+
+    # --- the endpoints --------------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        media_match = _MEDIA_PATH.match(path)
+        if method == "GET" and media_match:
+            if token not in self.access_tokens:
+                return 401, _error(190, "Invalid OAuth access token - Cannot parse access token", "OAuthException")
+            return self._media_info(media_match.group(2), headers)
         match = _MESSAGES_PATH.match(path)
         if method != "POST" or not match:
             return 404, _error(100, "Unknown path components")
-        token = headers.get("authorization", "").removeprefix("Bearer ")
         if token not in self.access_tokens:
             return 401, _error(190, "Invalid OAuth access token - Cannot parse access token", "OAuthException")
         try:
@@ -110,11 +147,53 @@ class GraphSandbox:
         contact = {"input": recipient, "user_id" if "." in recipient else "wa_id": recipient}
         return 200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": call.message_id}]}
 
+    def _media_info(self, media_id: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        media = self.media.get(media_id)
+        if media is None or media.expired:
+            # What Graph answers for an unknown id, and for an inbound one past its 7 days.
+            return 400, {
+                "error": {
+                    "message": f"Unsupported get request. Object with ID '{media_id}' does not exist",
+                    "type": "GraphMethodException",
+                    "code": 100,
+                    "error_subcode": 33,
+                    "fbtrace_id": "ASandboxTrace",
+                }
+            }
+        host = headers.get("host", "127.0.0.1")
+        origin = f"http://{host}" if ":" in host else f"https://{host}"  # graph.facebook.com in tests
+        return 200, {
+            "messaging_product": "whatsapp",
+            "url": f"{origin}/sandbox/media/{media_id}?sig={media.signature}",
+            "mime_type": media.mime_type,
+            "sha256": media.sha256,
+            "file_size": len(media.data),
+            "id": media_id,
+        }
+
+    def download(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes, str] | None:
+        """The signed download URL: (status, body, content type), or None for any other path."""
+        match = _DOWNLOAD_PATH.match(path)
+        if method != "GET" or not match:
+            return None
+        if headers.get("authorization", "").removeprefix("Bearer ") not in self.access_tokens:
+            return 401, b"", "text/plain"
+        media = self.media.get(match.group(1))
+        if media is None or media.expired or media.signature != match.group(2):
+            return 404, b"", "text/plain"
+        media.downloads += 1
+        return 200, media.data, media.mime_type
+
     # --- transports -----------------------------------------------------------------------
 
     def transport(self) -> httpx.MockTransport:
         def handler(request: httpx.Request) -> httpx.Response:
-            status, doc = self.handle(request.method, request.url.path, {k.lower(): v for k, v in request.headers.items()}, request.content)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            file = self.download(request.method, request.url.raw_path.decode("ascii"), headers)
+            if file is not None:
+                status, data, content_type = file
+                return httpx.Response(status, content=data, headers={"content-type": content_type})
+            status, doc = self.handle(request.method, request.url.path, headers, request.content)
             return httpx.Response(status, json=doc)
 
         return httpx.MockTransport(handler)
@@ -129,10 +208,19 @@ class GraphSandbox:
                 self._reply(status, doc)
 
             def do_GET(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 if self.path == "/sandbox/outbox":
                     self._reply(200, {"messages": [c.__dict__ for c in sandbox.calls]})
+                elif (file := sandbox.download("GET", self.path, headers)) is not None:
+                    status, data, content_type = file
+                    self.send_response(status)
+                    self.send_header("content-type", content_type)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                 else:
-                    self._reply(404, _error(100, "Unknown path components"))
+                    status, doc = sandbox.handle("GET", self.path, headers, b"")
+                    self._reply(status, doc)
 
             def _reply(self, status: int, doc: dict[str, Any]) -> None:
                 data = json.dumps(doc, ensure_ascii=False, indent=1).encode()  # read by people too

@@ -227,6 +227,15 @@ class LocalStack:
                     sandbox = stack.evolution
                 elif self.path.startswith("/whaticket/"):
                     sandbox = stack.whaticket
+                file = stack.sandbox.download(method, self.path, headers) if sandbox is stack.sandbox else None
+                if file is not None:  # a Meta media download: raw bytes, not JSON
+                    status, data, content_type = file
+                    self.send_response(status)
+                    self.send_header("content-type", content_type)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if method == "GET" and self.path == "/sandbox/outbox":
                     status, doc = 200, {"messages": [c.__dict__ for c in stack.sandbox.calls]}
                 else:
