@@ -48,7 +48,7 @@ from atende.media.understanding import (
     transcription_instruction,
 )
 from tests.media_fakes import FakeGemini, FakeOpenAIMedia, gemini_error, media_client, openai_error
-from tests.media_samples import (
+from local.media_samples import (
     BILL_FIELDS,
     BILL_IMAGE,
     CATALOGUE_PAGES,

@@ -1,4 +1,4 @@
-"""Media the test suite makes itself: no binary fixtures, every byte explained here.
+"""Media made in code (tests, the demo, the bench): no binary fixtures, every byte explained here.
 
 WAV through the stdlib ``wave`` module, PNG and Ogg Opus written chunk by chunk (zlib/struct, with
 their real checksums), PDFs through fpdf2 (a dev-only dependency). Pillow is not used.
