@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from local.functions import load_function_module
 from local.template import TEMPLATE_PATH, load_template
 
 
@@ -148,3 +149,19 @@ def test_outputs_include_the_webhook_url(template):
     assert template["Outputs"]["WebhookUrl"]["Value"] == {
         "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhooks/meta"
     }
+
+
+def test_processor_writes_media_only_under_the_media_prefix(template):
+    [policy] = template["Resources"]["ProcessorFunction"]["Properties"]["Policies"]
+    s3 = [s for s in policy["Statement"] if any(str(a).startswith("s3:") for a in s["Action"])]
+    assert s3 == [
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:PutObjectTagging"], "Resource": {"Fn::Sub": "${MediaBucket.Arn}/media/*"}}
+    ]
+
+
+def test_processor_timeout_fits_a_media_record_and_the_claim_lease_matches_it(template):
+    processor = template["Resources"]["ProcessorFunction"]["Properties"]
+    app = load_function_module("ProcessorFunction")
+    # A media record is started only with its worst case left, and the lease outlives the invocation.
+    assert processor["Timeout"] * 1000 > app._MEDIA_SAFETY_MARGIN_MS > app._SAFETY_MARGIN_MS
+    assert int(processor["Environment"]["Variables"]["CLAIM_LEASE_SECONDS"]) == processor["Timeout"]
