@@ -27,7 +27,7 @@ from typing import Any
 from atende.domain.conversation import Turn
 from atende.domain.messages import InboundMessage, MessageType
 from atende.domain.tenants import Tenant
-from atende.errors import LlmRejected, MediaUnavailable
+from atende.errors import LlmRejected, MediaUnavailable, ProviderRejected
 from atende.llm import ChatModel
 from atende.media import MediaBlob
 from atende.media.sources import MediaSource
@@ -186,7 +186,12 @@ class MediaReader:
         try:
             if source is None or message.extra.get("media_unavailable"):
                 raise MediaUnavailable(f"{message.provider.value} relays no downloadable media", reason="not_downloadable")
-            blob = source.fetch(message, kind=kind, max_bytes=tenant.media.limits.max_bytes(kind), accepted=_ACCEPTED[kind])
+            try:
+                blob = source.fetch(message, kind=kind, max_bytes=tenant.media.limits.max_bytes(kind), accepted=_ACCEPTED[kind])
+            except ProviderRejected as exc:
+                # A refusal that is neither about our credentials nor transient (e.g. a Graph 400
+                # for this one media id): retrying cannot fetch it either.
+                raise MediaUnavailable(f"the provider refused the {kind} download (code {exc.code})", reason="not_found") from exc
             stored = self._store.put(
                 tenant_id=str(message.tenant_id),
                 contact_id=message.contact.contact_id,

@@ -4,6 +4,10 @@ Exactly-once per inbound message rests on the claim (store.conversations): a red
 answered message is a no-op; a crashed attempt's lease expires and the retry resumes. The one
 window left is a crash between the provider accepting a part and the commit — WhatsApp has no
 idempotency key to close it — and checkpoints keep it to a single part.
+
+Media messages are read first (``service.media``: download, S3, transcription or vision) and the
+reading is checkpointed on the claim, so a retry reuses it instead of downloading, transcribing
+or echoing again; the transcript echo, when the tenant wants one, is the reply's leading part.
 """
 
 from __future__ import annotations
