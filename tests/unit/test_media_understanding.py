@@ -41,6 +41,8 @@ from atende.media.understanding import (
     ImageDescription,
     Transcriber,
     Transcript,
+    bill_from_item,
+    bill_to_item,
     description_instruction,
     parse_bill_json,
     select_transcriber,
@@ -1002,3 +1004,40 @@ def test_fallback_adapter_is_built_only_when_needed(log_output: Any) -> None:
     assert [(r["message"], r["task"], r["provider"], r["error"]) for r in records] == [
         ("media provider unavailable; trying the other", "transcribe", "openai", "OpenAI HTTP 503")
     ] * 2
+
+
+@pytest.mark.parametrize(
+    "bill",
+    [
+        BillExtraction(
+            is_electricity_bill=True,
+            total_amount_brl=Decimal("187.43"),
+            due_date=date(2025, 12, 10),
+            consumption_kwh=245,
+            distributor="Enel SP",
+            confidence="high",
+            missing=(),
+            provider="openai",
+            model="gpt-4.1-mini",
+        ),
+        BillExtraction(
+            is_electricity_bill=True,
+            total_amount_brl=None,
+            due_date=None,
+            consumption_kwh=312,
+            distributor="CEMIG",
+            confidence="low",
+            missing=("total_amount_brl", "due_date"),
+            provider="gemini",
+            model="gemini-2.5-flash",
+        ),
+    ],
+    ids=["complete", "partly-legible"],
+)
+def test_bill_item_round_trips_through_dynamodb(bill: BillExtraction) -> None:
+    from atende.store.dynamo import from_attrs, to_attrs
+
+    item = from_attrs(to_attrs({"bill": bill_to_item(bill)}))["bill"]
+
+    assert bill_from_item(item) == bill
+    assert "total_amount_brl" not in item or item["total_amount_brl"] == "187.43"  # a string: no float rounding

@@ -77,6 +77,46 @@ class BillExtraction:
 BILL_VALUE_FIELDS = ("total_amount_brl", "due_date", "consumption_kwh", "distributor")
 
 
+def bill_to_item(bill: BillExtraction) -> dict[str, Any]:
+    """The extraction as a DynamoDB-safe map (amount as a decimal string, date ISO, absent = omitted)."""
+    item: dict[str, Any] = {
+        "is_electricity_bill": bill.is_electricity_bill,
+        "confidence": bill.confidence,
+        "provider": bill.provider,
+        "model": bill.model,
+    }
+    if bill.total_amount_brl is not None:
+        item["total_amount_brl"] = str(bill.total_amount_brl)
+    if bill.due_date is not None:
+        item["due_date"] = bill.due_date.isoformat()
+    if bill.consumption_kwh is not None:
+        item["consumption_kwh"] = bill.consumption_kwh
+    if bill.distributor is not None:
+        item["distributor"] = bill.distributor
+    if bill.missing:
+        item["missing"] = list(bill.missing)
+    return item
+
+
+def bill_from_item(item: dict[str, Any]) -> BillExtraction:
+    """``bill_to_item``'s inverse: what a tool reads back from a message or the contact profile."""
+    confidence = item.get("confidence")
+    amount = item.get("total_amount_brl")
+    due = item.get("due_date")
+    kwh = item.get("consumption_kwh")
+    return BillExtraction(
+        is_electricity_bill=bool(item.get("is_electricity_bill", True)),
+        total_amount_brl=Decimal(str(amount)) if amount is not None else None,
+        due_date=date.fromisoformat(str(due)) if due else None,
+        consumption_kwh=int(kwh) if kwh is not None else None,
+        distributor=item.get("distributor"),
+        confidence=confidence if confidence in CONFIDENCES else "low",
+        missing=tuple(item.get("missing") or ()),
+        provider=str(item.get("provider", "")),
+        model=str(item.get("model", "")),
+    )
+
+
 # --- protocols ------------------------------------------------------------------------------
 
 

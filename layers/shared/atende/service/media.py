@@ -32,7 +32,7 @@ from atende.llm import ChatModel
 from atende.media import MediaBlob
 from atende.media.sources import MediaSource
 from atende.media.store import MediaStore, StoredMedia
-from atende.media.understanding import BillExtraction, Transcriber, Vision
+from atende.media.understanding import BillExtraction, Transcriber, Vision, bill_to_item
 from atende.observability import count, logger, milliseconds
 
 MEDIA_TYPES: dict[MessageType, str] = {
@@ -376,22 +376,6 @@ def _minutes(seconds: int) -> str:
 
 
 # --- electricity bills ------------------------------------------------------------------------
-
-
-def bill_to_item(bill: BillExtraction) -> dict[str, Any]:
-    """The typed extraction as a DynamoDB-safe map (amount as a decimal string, date ISO)."""
-    item: dict[str, Any] = {"confidence": bill.confidence, "provider": bill.provider, "model": bill.model}
-    if bill.total_amount_brl is not None:
-        item["total_amount_brl"] = str(bill.total_amount_brl)
-    if bill.due_date is not None:
-        item["due_date"] = bill.due_date.isoformat()
-    if bill.consumption_kwh is not None:
-        item["consumption_kwh"] = bill.consumption_kwh
-    if bill.distributor is not None:
-        item["distributor"] = bill.distributor
-    if bill.missing:
-        item["missing"] = list(bill.missing)
-    return item
 
 
 def bill_line(bill: BillExtraction) -> str:

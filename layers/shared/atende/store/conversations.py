@@ -55,6 +55,9 @@ class Profile:
     memory: tuple[Turn, ...] = ()
     last_inbound_at: int | None = None
     version: int = 0
+    # The latest electricity bill read from this contact's images (understanding.bill_to_item's
+    # map; ``bill_from_item`` gives the typed BillExtraction back).
+    last_bill: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +211,7 @@ class ConversationStore:
             memory=tuple(Turn.from_item(t) for t in item.get("memory") or ()),
             last_inbound_at=item.get("last_inbound_at"),
             version=int(item.get("version", 0)),
+            last_bill=item.get("last_bill"),
         )
 
     # --- commit --------------------------------------------------------------------------
