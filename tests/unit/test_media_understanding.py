@@ -49,7 +49,6 @@ from atende.media.understanding import (
     select_vision,
     transcription_instruction,
 )
-from tests.media_fakes import FakeGemini, FakeOpenAIMedia, gemini_error, media_client, openai_error
 from local.media_samples import (
     BILL_FIELDS,
     BILL_IMAGE,
@@ -65,6 +64,7 @@ from local.media_samples import (
     png,
     wav_tone,
 )
+from tests.media_fakes import FakeGemini, FakeOpenAIMedia, gemini_error, media_client, openai_error
 
 OPENAI_KEY = "sk-proj-test"
 GEMINI_KEY = "AIzaTest"
