@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -157,3 +158,18 @@ def test_media_records_need_the_media_margin_and_texts_quoting_the_key_do_not() 
 
     assert app._MEDIA_MARK in voice
     assert app._MEDIA_MARK not in sneaky
+
+
+def test_httpx_request_urls_never_reach_the_logs_even_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+
+    import atende.observability  # noqa: F401  (configures the library loggers)
+
+    signed = "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1090000000000001&hash=ATsecretsig"
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=b"OggS")))
+
+    with caplog.at_level(logging.DEBUG):
+        client.get(signed, headers={"Authorization": "Bearer EAAGm0PX4ZCpsBA"})
+
+    assert "ATsecretsig" not in caplog.text
+    assert "EAAGm0PX4ZCpsBA" not in caplog.text

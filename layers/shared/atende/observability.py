@@ -9,6 +9,7 @@ webhook's cold start.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from aws_lambda_powertools import Logger, Metrics
@@ -21,6 +22,12 @@ _SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "atende"
 logger = Logger(service=_SERVICE)
 # The `service` dimension is what the template's alarms filter on.
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Atende", service=_SERVICE)
+
+# httpx logs every request's full URL at INFO ("HTTP Request: GET https://…"): Meta's signed media
+# URLs and Whaticket's token-in-path URLs must never reach a log, whatever level the root logger
+# runs at (Lambda's log-level controls can lower it to INFO or DEBUG).
+for _chatty in ("httpx", "httpcore"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 
 def count(name: str, value: float = 1) -> None:
