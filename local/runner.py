@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from local.events import LambdaContext, sqs_event
+from local.template import load_template
+
+
+@cache
+def processor_timeout_seconds() -> int:
+    """The ProcessorFunction's Timeout in template.yaml: the context's remaining time follows it."""
+    return int(load_template()["Resources"]["ProcessorFunction"]["Properties"]["Timeout"])
 
 
 @dataclass
@@ -31,6 +39,7 @@ class QueueRunner:
         *,
         batch_size: int = 5,
         retry_immediately: bool = False,
+        timeout_seconds: int | None = None,
     ) -> None:
         self._sqs = sqs
         self._url = queue_url
@@ -39,6 +48,7 @@ class QueueRunner:
         self._batch_size = batch_size
         # Tests: make failed records visible again at once instead of after the backoff.
         self._retry_immediately = retry_immediately
+        self._timeout_seconds = timeout_seconds or processor_timeout_seconds()
 
     def poll_once(self, wait_seconds: int = 0) -> BatchResult:
         response = self._sqs.receive_message(
@@ -51,7 +61,7 @@ class QueueRunner:
         if not messages:
             return BatchResult(0, [], {"batchItemFailures": []})
         event = sqs_event(messages, queue_arn=self._arn)
-        result = self._handler(event, LambdaContext(function_name="ProcessorFunction", timeout_seconds=300))
+        result = self._handler(event, LambdaContext(function_name="ProcessorFunction", timeout_seconds=self._timeout_seconds))
         failed = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

@@ -7,7 +7,9 @@ Optionally it plays Meta's part back: signed status webhooks (sent, delivered, r
 Media (providers.md §1.8): ``add_media`` registers a file as an inbound media id; ``GET
 /{version}/{media-id}`` answers its metadata and a signed download URL on this sandbox
 (``/sandbox/media/{id}?sig=…``), which, like Meta's lookaside URL, still wants the Bearer token.
-``expire_media`` makes the id answer like one past its 7 days.
+``expire_media`` makes the id answer like one past its 7 days. A process other than the stack's
+(``make demo``) registers a file with ``POST /sandbox/media`` (raw bytes, the file's
+``Content-Type``) → ``{"id", "mime_type", "sha256", "file_size"}``: what a webhook then cites.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ import httpx
 _MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/messages$")
 _MEDIA_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9A-Za-z_-]+)$")
 _DOWNLOAD_PATH = re.compile(r"^/sandbox/media/([0-9A-Za-z_-]+)\?sig=([0-9a-f]+)$")
+REGISTER_MEDIA_PATH = "/sandbox/media"
+# The largest file Meta delivers (a document: providers.md §1.9); the registration refuses more.
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
 
 
 @dataclass
@@ -111,6 +116,8 @@ class GraphSandbox:
     # --- the endpoints --------------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if method == "POST" and path == REGISTER_MEDIA_PATH:
+            return self._register_media(headers, body)
         token = headers.get("authorization", "").removeprefix("Bearer ")
         media_match = _MEDIA_PATH.match(path)
         if method == "GET" and media_match:
@@ -146,6 +153,20 @@ class GraphSandbox:
         recipient = call.to or ""
         contact = {"input": recipient, "user_id" if "." in recipient else "wa_id": recipient}
         return 200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": call.message_id}]}
+
+    def _register_media(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """The sandbox's own endpoint (not Graph's): ``add_media`` over HTTP, for another process."""
+        mime_type = " ".join(headers.get("content-type", "").split())
+        if not mime_type or "/" not in mime_type:
+            return 400, _error(100, "The file's Content-Type is required (e.g. audio/ogg; codecs=opus).")
+        if not body:
+            return 400, _error(100, "The request body must be the file's bytes.")
+        if len(body) > MAX_MEDIA_BYTES:
+            return 413, _error(100, f"The file is larger than {MAX_MEDIA_BYTES} bytes.")
+        with self._lock:
+            media_id = self.add_media(body, mime_type)
+        media = self.media[media_id]
+        return 200, {"id": media_id, "mime_type": media.mime_type, "sha256": media.sha256, "file_size": len(media.data)}
 
     def _media_info(self, media_id: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         media = self.media.get(media_id)

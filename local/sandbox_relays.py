@@ -4,7 +4,12 @@ The counterpart of ``local.sandbox.GraphSandbox``: one ``handle(method, path, he
 per sandbox, two transports (``transport()`` → ``httpx.MockTransport`` for tests, ``serve()`` →
 a threaded HTTP server on 127.0.0.1 for the local stack). The real ``EvolutionClient`` and
 ``WhaticketClient`` talk to them unchanged. Each also writes the webhook bodies its provider
-would post back (Evolution ``messages.upsert`` / ``messages.update``, a Whaticket SaaS relay).
+would post back (Evolution ``messages.upsert`` / ``messages.update``, a Whaticket SaaS relay),
+and ``baileys_media_message`` the media content a customer's phone puts in them.
+
+Inbound media (Evolution only; a Whaticket relay carries none): ``add_media`` registers a file
+under its message id, or from another process ``POST /evolution/sandbox/media/{message id}``
+(raw bytes, ``Content-Type``, optional ``?fileName=``); getBase64FromMediaMessage answers it.
 
 Like GraphSandbox, ``calls`` holds the requests the "provider" accepted: a request refused for
 its credentials, its body or an injected failure is answered and not recorded.
@@ -30,7 +35,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import jwt
@@ -38,6 +43,7 @@ import jwt
 Clock = Callable[[], float]
 
 OUTBOX = "/sandbox/outbox"
+MEDIA_REGISTRATION = "/sandbox/media"  # Evolution: POST {base}/sandbox/media/{message id}
 
 
 @dataclass
@@ -307,6 +313,8 @@ class EvolutionSandbox(_Sandbox):
         route = self._route(path)
         if method == "GET" and route == OUTBOX:
             return 200, self.outbox()
+        if method == "POST" and route is not None and route.startswith(MEDIA_REGISTRATION + "/"):
+            return self._register_media(route.removeprefix(MEDIA_REGISTRATION + "/"), path, headers, body)
         segments = (route or "").split("/")[1:]
         if method != "POST" or len(segments) != 3 or segments[1] not in _ROUTES.get(segments[0], ()) or not segments[2]:
             return 404, _evolution_error(404, [f"Cannot {method} {path}"])
@@ -333,6 +341,24 @@ class EvolutionSandbox(_Sandbox):
             if self.honour_presence_delay and isinstance(delay, int | float) and delay > 0:
                 time.sleep(delay / 1000)
         return status, doc
+
+    def _register_media(self, message_id: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        """The sandbox's own endpoint (not Evolution's): ``add_media`` over HTTP, for another process.
+
+        ``POST {base}/sandbox/media/{message id}[?fileName=…]``, the raw file as the body, its
+        type as ``Content-Type`` → what getBase64FromMediaMessage will answer for that message.
+        """
+        message_id = unquote(message_id)
+        mimetype = " ".join(headers.get("content-type", "").split())
+        if not message_id or "/" in message_id:
+            return 404, _evolution_error(404, [f"Cannot POST {path}"])
+        if "/" not in mimetype:
+            return 400, _evolution_error(400, ["The file's Content-Type is required"])
+        if not body:
+            return 400, _evolution_error(400, ["The request body must be the file's bytes"])
+        file_name = parse_qs(urlsplit(path).query).get("fileName", [None])[0]
+        self.add_media(message_id, body, mimetype, file_name)
+        return 201, {"messageId": message_id, "mimetype": mimetype, "fileName": file_name, "size": len(body)}
 
     def _sendText(self, call: RelayCall) -> tuple[int, Any]:
         if not call.payload["text"].strip():
@@ -560,6 +586,67 @@ def _device(message_id: str) -> str:
     return "unknown"
 
 
+# --- media messages, as a customer's phone sends them ------------------------------------------
+
+_MEDIA_KINDS = ("audio", "image", "video", "document")
+
+
+def baileys_media_message(
+    kind: Literal["audio", "image", "video", "document"],
+    data: bytes,
+    mimetype: str,
+    *,
+    sent_at: int,
+    caption: str | None = None,
+    seconds: int | None = None,
+    ptt: bool = False,
+    file_name: str | None = None,
+    dimensions: tuple[int, int] | None = None,
+    raw: bool = False,
+) -> dict[str, Any]:
+    """A Baileys ``message`` holding one media item (``audioMessage``, ``imageMessage``, ...).
+
+    ``fileSha256`` and ``fileLength`` describe ``data``; the fields about WhatsApp's encrypted CDN
+    copy (``url``, ``directPath``, ``mediaKey``, ``fileEncSha256``) are derived from it so they are
+    stable and look real, but nothing can download them: a relay carries no usable media (Whaticket)
+    or the file comes from Evolution's own API. ``raw`` writes the 64-bit fields as protobuf Longs,
+    as a raw Baileys message serialises (Whaticket relays); Evolution writes them as strings.
+    """
+    if kind not in _MEDIA_KINDS:
+        raise ValueError(f"not a media kind: {kind!r}")
+    digest = hashlib.sha256(data).digest()
+    name = f"{int.from_bytes(digest[:6])}_{int.from_bytes(digest[6:12])}_n.enc"
+    path = f"/v/t62.7117-24/{name}?ccb=11-4&oh=01_Q5Aa{digest[12:20].hex()}&oe=6947A1B2&_nc_sid=5e03e0"
+    body: dict[str, Any] = {
+        "url": f"https://mmg.whatsapp.net{path}&mms3=true",
+        "mimetype": mimetype,
+        "fileSha256": base64.b64encode(digest).decode(),
+        "fileLength": _long(len(data), raw),
+        "mediaKey": base64.b64encode(hashlib.sha256(b"mediaKey" + digest).digest()).decode(),
+        "fileEncSha256": base64.b64encode(hashlib.sha256(b"fileEnc" + digest).digest()).decode(),
+        "directPath": path,
+        "mediaKeyTimestamp": _long(sent_at, raw),
+    }
+    if kind == "audio":
+        body |= {"seconds": seconds, "ptt": ptt}
+        # A voice note's waveform: 64 amplitude samples, 0-100.
+        body["waveform"] = base64.b64encode(bytes(b % 101 for b in hashlib.sha512(digest).digest())).decode() if ptt else None
+    elif kind == "video":
+        body["seconds"] = seconds
+    elif kind == "document":
+        body |= {"fileName": file_name, "title": file_name}
+    if kind in ("image", "video") and dimensions is not None:
+        body |= {"width": dimensions[0], "height": dimensions[1]}
+    if kind != "audio":
+        body["caption"] = caption
+    return {f"{kind}Message": {k: v for k, v in body.items() if v is not None}}
+
+
+def _long(value: int, raw: bool) -> Any:
+    """A uint64 field: Evolution's string, or the protobuf Long of a raw Baileys message."""
+    return {"low": value & 0xFFFFFFFF, "high": value >> 32, "unsigned": True} if raw else str(value)
+
+
 # --- Whaticket -------------------------------------------------------------------------------
 
 _DIGITS = re.compile(r"[0-9]+")  # Whaticket's ^\d+$ (JavaScript's \d is ASCII only; Python's is not)
@@ -666,12 +753,25 @@ class WhaticketSandbox(_Sandbox):
         return isinstance(exp, int | float) and self._clock() < exp
 
     @staticmethod
-    def relay_body(number: str, text: str, *, message_id: str, push_name: str, timestamp: int) -> bytes:
-        """What a Whaticket SaaS ``webhook``/``n8n`` integration posts: the raw Baileys message (providers.md §3.2 shape 1)."""
+    def relay_body(
+        number: str,
+        text: str | None = None,
+        *,
+        message: dict[str, Any] | None = None,
+        message_id: str,
+        push_name: str,
+        timestamp: int,
+    ) -> bytes:
+        """What a Whaticket SaaS ``webhook``/``n8n`` integration posts: the raw Baileys message (providers.md §3.2 shape 1).
+
+        ``text`` (a conversation) or any Baileys ``message`` (e.g. ``baileys_media_message(..., raw=True)``).
+        """
+        if (text is None) == (message is None):
+            raise ValueError("give exactly one of text and message")
         return _compact(
             {
                 "key": {"remoteJid": f"{number}@s.whatsapp.net", "fromMe": False, "id": message_id},
-                "message": {"conversation": text},
+                "message": {"conversation": text} if message is None else message,
                 "pushName": push_name,
                 "messageTimestamp": timestamp,
             }

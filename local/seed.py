@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from atende.domain.tenants import Tenant
+from atende.domain.tenants import MediaSettings, Tenant
 from atende.service.registration import (
     MetaRegistration,
     RelayRegistration,
@@ -58,10 +58,16 @@ class Seeded:
     whaticket: RelayRegistration
 
 
-def seed_demo(stack: Stack, demo: Demo = DEMO, *, sandbox_url: str = DEFAULT_SANDBOX_URL) -> Seeded:
+# The transcript echo ("🔊 Entendi: …") is on so the demo shows what a voice note was heard as;
+# every other media setting keeps its default.
+DEMO_MEDIA = MediaSettings(transcript_echo=True)
+
+
+def seed_demo(stack: Stack, demo: Demo = DEMO, *, sandbox_url: str = DEFAULT_SANDBOX_URL, media: MediaSettings = DEMO_MEDIA) -> Seeded:
+    """``media``: the tenant's media settings (``MediaSettings()`` for the product defaults)."""
     directory = TenantDirectory(stack.resources["AtendeTable"].ref, cache_seconds=0)
     secrets = SecretStore(max_age=0)
-    tenant = Tenant(tenant_id=demo.tenant_id, name=demo.business_name)
+    tenant = Tenant(tenant_id=demo.tenant_id, name=demo.business_name, media=media)
     meta = register_meta_channel(
         directory,
         secrets,

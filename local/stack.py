@@ -39,6 +39,7 @@ class LocalStack:
     _threads: list[threading.Thread] = field(default_factory=list)
     _servers: list[Any] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _log_level: int | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -77,6 +78,12 @@ class LocalStack:
             os.environ.update(self.stack.function_environment(logical_id))
         os.environ["GRAPH_API_BASE_URL"] = f"http://{HOST}:{self.graph_port}"
         os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
+        # The package logger may exist already (whoever imported atende.media before the stack
+        # started, like local.demo), with the level of the environment it was created in.
+        from atende.observability import logger
+
+        self._log_level = logger.log_level
+        logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
         self.webhook = load_function_module("WebhookFunction")
         self.processor = load_function_module("ProcessorFunction")
         self.webhook._ingresses.cache_clear()
@@ -106,6 +113,10 @@ class LocalStack:
                 server.server_close()
             else:
                 server.stop()
+        if self._log_level is not None:
+            from atende.observability import logger
+
+            logger.setLevel(self._log_level)
 
     @property
     def webhook_url(self) -> str:
@@ -197,7 +208,8 @@ class LocalStack:
         """Evolution's part: messages.update for our message, with the instance's webhook proofs."""
         import httpx
 
-        remote_jid = call.to if "@" in (call.to or "") else f"{call.to}@s.whatsapp.net"
+        to = call.to or ""
+        remote_jid = to if "@" in to else f"{to}@s.whatsapp.net"
         headers = {"content-type": "application/json", "x-atende-secret": DEMO.evolution_header_secret}
         for status in ("SERVER_ACK", "DELIVERY_ACK", "READ"):
             time.sleep(0.2)

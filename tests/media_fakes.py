@@ -4,7 +4,8 @@ They check requests the way the real APIs do and answer 400 when a request is ma
 missing file part, an unknown audio extension, a data URL that is not base64, a strict schema
 that leaves a property out of ``required``, a response schema without the JSON MIME type), so an
 adapter that builds a wrong request fails its test. Every request is recorded, parsed, for exact
-assertions. Failures can be queued per fake.
+assertions. Failures can be queued per fake. ``llm_transport`` puts them on one transport beside
+the assistant's chat fake (``tests.fakes.FakeOpenAI``) for end-to-end tests.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from collections import deque
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.fakes import FakeOpenAI
 
 OPENAI_AUDIO_EXTENSIONS = frozenset({"flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "wav", "webm"})
 _DATA_URL = re.compile(r"data:(image/(?:png|jpeg|webp|gif));base64,([A-Za-z0-9+/=]+)")
@@ -84,9 +88,19 @@ class FakeOpenAIMedia:
 
     host = "api.openai.com"
 
-    def __init__(self, *, transcript: str = "", chat_reply: str = "", refusal: str | None = None, audio_seconds: float = 7.0) -> None:
+    def __init__(
+        self,
+        *,
+        transcript: str = "",
+        chat_reply: str = "",
+        refusal: str | None = None,
+        audio_seconds: float = 7.0,
+        bill_reply: str | None = None,
+    ) -> None:
         self.transcript = transcript
         self.chat_reply = chat_reply
+        # The answer to structured-output requests (the bill schema), when it differs from chat_reply.
+        self.bill_reply = bill_reply
         self.refusal = refusal
         self.audio_seconds = audio_seconds  # reported in whisper-1's "duration" usage
         self.uploads: list[AudioUpload] = []
@@ -144,6 +158,7 @@ class FakeOpenAIMedia:
         self.chats.append(body)
         if self.failures:
             return self.failures.popleft()
+        structured = bool(response_format) and self.bill_reply is not None
         return httpx.Response(
             200,
             json={
@@ -156,7 +171,7 @@ class FakeOpenAIMedia:
                         "index": 0,
                         "message": {
                             "role": "assistant",
-                            "content": None if self.refusal else self.chat_reply,
+                            "content": None if self.refusal else self.bill_reply if structured else self.chat_reply,
                             "refusal": self.refusal,
                             "annotations": [],
                         },
@@ -184,8 +199,9 @@ class FakeGemini:
 
     host = "generativelanguage.googleapis.com"
 
-    def __init__(self, *, reply: str = "") -> None:
+    def __init__(self, *, reply: str = "", bill_reply: str | None = None) -> None:
         self.reply = reply
+        self.bill_reply = bill_reply  # the answer to requests with a response schema, when it differs
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (model, body)
         self.failures: deque[httpx.Response] = deque()
 
@@ -204,10 +220,12 @@ class FakeGemini:
         self.requests.append((match.group(1), body))
         if self.failures:
             return self.failures.popleft()
+        structured = "responseSchema" in body.get("generationConfig", {}) and self.bill_reply is not None
+        reply = self.bill_reply if structured else self.reply
         return httpx.Response(
             200,
             json={
-                "candidates": [{"content": {"parts": [{"text": self.reply}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+                "candidates": [{"content": {"parts": [{"text": reply}], "role": "model"}, "finishReason": "STOP", "index": 0}],
                 "usageMetadata": {"promptTokenCount": 1290, "candidatesTokenCount": 40, "totalTokenCount": 1330},
                 "modelVersion": match.group(1),
             },
@@ -232,6 +250,40 @@ def _gemini_problem(body: dict[str, Any]) -> str | None:
     if "responseSchema" in config and config.get("responseMimeType") != "application/json":
         return "* GenerateContentRequest.generation_config.response_mime_type: only supported with response_schema when JSON"
     return None
+
+
+def is_media_chat(body: dict[str, Any]) -> bool:
+    """A chat completion that reads media (an image part, or the bill's response schema), not the assistant's turn."""
+    if body.get("response_format"):
+        return True
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, list) and any(part.get("type") in ("image_url", "input_audio", "file") for part in content):
+            return True
+    return False
+
+
+def llm_transport(
+    *, chat: FakeOpenAI | None = None, media: FakeOpenAIMedia | None = None, gemini: FakeGemini | None = None
+) -> httpx.MockTransport:
+    """The LLM hosts of an end-to-end test on one transport (``tests.support.build_pipeline(llm_transport=)``).
+
+    OpenAI's ``/v1/chat/completions`` serves both the assistant (``tests.fakes.FakeOpenAI``) and
+    image reading (``FakeOpenAIMedia``): a request with a media part or a response schema goes to
+    the media fake, any other to the chat fake; transcriptions always go to the media fake.
+    """
+    chat_transport = chat.transport() if chat is not None else None
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.host == FakeGemini.host:
+            return gemini.handle(request) if gemini else httpx.Response(502, text="no Gemini fake")
+        if request.url.host != FakeOpenAIMedia.host:
+            return httpx.Response(502, text=f"no fake for {request.url.host}")
+        if request.url.path.endswith("/chat/completions") and not is_media_chat(json.loads(request.content)):
+            return chat_transport.handle_request(request) if chat_transport else httpx.Response(502, text="no chat fake")
+        return media.handle(request) if media else httpx.Response(502, text="no OpenAI media fake")
+
+    return httpx.MockTransport(route)
 
 
 def media_client(*fakes: FakeOpenAIMedia | FakeGemini) -> httpx.Client:

@@ -2,12 +2,57 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from local.demo import Client, play
+from local.demo import BILL_PHOTO, CONVERSATION, VOICE_NOTE, Client, conversation, play
+from local.seed import DEMO
 from local.stack import LocalStack
+
+OFFLINE = "🤖 [modo offline]"
+ECHO = "🔊 Entendi: “[transcrição offline] áudio de 7 s”"
+HEARD = "[mensagem de voz transcrita] [transcrição offline] áudio de 7 s"
+BILL_LINE = (
+    "[conta de luz lida automaticamente; confiança alta] distribuidora: Enel SP; valor total: R$ 187,43; "
+    "vencimento: 10/12/2025; consumo: 245 kWh"
+)
+IMAGE_TURN = (
+    "[imagem] [descrição offline] imagem PNG de 360×640 pixels\n"
+    "Legenda do cliente: Segue minha conta de luz, dá pra fazer um orçamento de energia solar?\n" + BILL_LINE
+)
+NOT_DOWNLOADABLE = "Recebi seu arquivo, mas por este canal ainda não consigo abri-lo. Pode me contar em texto do que se trata?"
+
+
+def offline(answer: str, said: str, n: int) -> str:
+    """The offline model's reply: an intent's answer, then the last user turn quoted (cut at 80)."""
+    quote = said if len(said) <= 80 else said[:77] + "..."
+    return f"{OFFLINE} {answer}\nVocê disse: “{quote}” (mensagem {n} desta conversa)."
+
+
+GREETING = "Olá! 👋 Como posso ajudar?"
+HOURS = "Nosso horário de atendimento aparece no perfil da empresa; posso registrar sua dúvida para a equipe."
+PRICES = "Para preços e orçamentos, um atendente confirma os valores atualizados com você."
+FORWARDED = "Recebi sua mensagem e vou repassar para a equipe."
+BILL_READ = (
+    "Li sua conta de luz: distribuidora: Enel SP; valor total: R$ 187,43; vencimento: 10/12/2025; consumo: 245 kWh. "
+    "Vou repassar para a equipe preparar seu orçamento."
+)
+THANKS = "Eu que agradeço! Se precisar de mais alguma coisa, é só chamar."
+
+# Every reply of the scripted conversation, in order, on a channel that can open files.
+CONVERSATION_REPLIES = [
+    offline(GREETING, "Oi, bom dia!", 1),
+    offline(HOURS, "Vocês abrem no domingo?", 2),
+    ECHO,
+    offline(FORWARDED, HEARD, 3),
+    offline(BILL_READ, IMAGE_TURN, 4),  # the typed bill, read from the photo, reaches the answer
+    offline(PRICES, "Quanto custa o bolo de cenoura?", 5),
+    offline(THANKS, "Obrigada!", 6),
+]
 
 
 @pytest.fixture
@@ -29,15 +74,84 @@ def local_stack():
         aws.reset_clients()
 
 
+def inbound_items(stack: LocalStack) -> dict[str, dict[str, Any]]:
+    """The processed inbound messages, by message type (one of each media type in the demo)."""
+    import boto3
+    from boto3.dynamodb.types import TypeDeserializer
+
+    plain = TypeDeserializer()
+    items = boto3.client("dynamodb").scan(TableName=stack.stack.resources["AtendeTable"].ref)["Items"]
+    inbound = [{k: plain.deserialize(v) for k, v in item.items()} for item in items if item["SK"]["S"].startswith("MSG#IN#")]
+    return {item["msg_type"]: item for item in inbound if item["msg_type"] != "text"}
+
+
+def stored_object(stack: LocalStack, key: str) -> tuple[bytes, str]:
+    import boto3
+
+    obj = boto3.client("s3").get_object(Bucket=stack.stack.resources["MediaBucket"].ref, Key=key)
+    return obj["Body"].read(), obj["ContentType"]
+
+
+MEDIA_FACTS = ("outcome", "media_result", "media_mime_type", "media_size", "media_sha256", "media_seconds", "understood", "bill")
+
+
+def facts(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item[k] for k in MEDIA_FACTS if k in item} | {"replies": len(item["replied_with"])}
+
+
 @pytest.mark.enable_socket
 @pytest.mark.slow
-def test_demo_conversation_over_http_gets_one_reply_per_message_and_none_for_a_redelivery(local_stack, capsys):
+def test_demo_conversation_with_a_voice_note_and_a_bill_photo_gets_one_answer_each_and_none_for_redeliveries(local_stack, capsys):
+    # Given the demo customer on the Meta channel
     client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url)
-    assert play(client, ("Oi, bom dia!", "Vocês abrem no domingo?")) is True
+
+    # When the scripted conversation plays (then a text and the voice note are redelivered)
+    assert play(client, CONVERSATION) is True
+
+    # Then every message got its answer, the voice note its transcript echo first, and no redelivery a second one
+    assert [call.text for call in local_stack.sandbox.sent] == CONVERSATION_REPLIES
     out = capsys.readouterr().out
-    assert "🤖 Padaria Pão Quente: 🤖 [modo offline] Olá! 👋 Como posso ajudar?" in out
-    assert "no duplicate reply ✔" in out
-    assert len(local_stack.sandbox.sent) == 2
+    assert f"👩 {DEMO.customer_name}: 🎤 (nota de voz, 7 s)\n" in out
+    assert f"👩 {DEMO.customer_name}: 🖼️ (imagem: conta de luz) {BILL_PHOTO.caption}\n" in out
+    assert f"🤖 {DEMO.business_name}: {ECHO}\n" in out
+    assert out.count("no duplicate reply ✔") == 2
+    assert "↻ the provider redelivers 🎤 (nota de voz, 7 s) (same message id, HTTP 200): no duplicate reply ✔" in out
+    # Each file was fetched from the Graph sandbox once (the redelivery downloaded nothing)...
+    assert [(m.mime_type, m.downloads) for m in local_stack.sandbox.media.values()] == [("audio/ogg; codecs=opus", 1), ("image/png", 1)]
+    # ... stored in the media bucket under the tenant, and understood: the bill read by the offline stand-in.
+    items = inbound_items(local_stack)
+    assert facts(items["audio"]) == {
+        "outcome": "replied",
+        "media_result": "transcribed",
+        "media_mime_type": "audio/ogg; codecs=opus",
+        "media_size": len(VOICE_NOTE.blob.data),
+        "media_sha256": hashlib.sha256(VOICE_NOTE.blob.data).hexdigest(),
+        "media_seconds": 7,
+        "understood": HEARD,
+        "replies": 2,
+    }
+    assert facts(items["image"]) == {
+        "outcome": "replied",
+        "media_result": "described",
+        "media_mime_type": "image/png",
+        "media_size": len(BILL_PHOTO.blob.data),
+        "media_sha256": hashlib.sha256(BILL_PHOTO.blob.data).hexdigest(),
+        "understood": IMAGE_TURN,
+        "bill": {
+            "is_electricity_bill": True,
+            "confidence": "high",
+            "provider": "local",
+            "model": "atende-offline-1",
+            "total_amount_brl": "187.43",
+            "due_date": "2025-12-10",
+            "consumption_kwh": Decimal(245),
+            "distributor": "Enel SP",
+        },
+        "replies": 1,
+    }
+    for item, media in ((items["audio"], VOICE_NOTE), (items["image"], BILL_PHOTO)):
+        assert item["media_key"].startswith(f"media/{DEMO.tenant_id}/")
+        assert stored_object(local_stack, item["media_key"]) == (media.blob.data, media.blob.mime_type)
     assert local_stack.webhook_url.startswith("http://127.0.0.1:")
 
 
@@ -49,8 +163,8 @@ def test_status_callbacks_from_the_sandbox_reach_the_outbound_message(local_stac
     import boto3
 
     client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url)
-    status, replies, _ = client.say("Tem pão de queijo?")
-    assert (status, len(replies)) == (200, 1)
+    exchange = client.say("Tem pão de queijo?")
+    assert (exchange.status, len(exchange.replies)) == (200, 1)
     table = local_stack.stack.resources["AtendeTable"].ref
     outbound: list[dict] = []
     deadline = time.monotonic() + 15
@@ -65,11 +179,56 @@ def test_status_callbacks_from_the_sandbox_reach_the_outbound_message(local_stac
 
 @pytest.mark.enable_socket
 @pytest.mark.slow
-@pytest.mark.parametrize("channel", ["evolution", "whaticket"])
-def test_demo_plays_through_the_relay_channels(local_stack, capsys, channel):
-    client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url, channel)
-    assert play(client, ("Oi, bom dia!", "Vocês abrem no domingo?")) is True
-    assert "no duplicate reply ✔" in capsys.readouterr().out
-    sandbox = local_stack.evolution if channel == "evolution" else local_stack.whaticket
-    assert len(sandbox.sent) == 2
+def test_demo_on_evolution_gets_the_voice_note_inline_and_the_photo_through_get_base64(local_stack, capsys):
+    client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url, "evolution")
+
+    assert play(client, conversation("evolution")) is True
+
+    assert [call.text for call in local_stack.evolution.sent] == CONVERSATION_REPLIES
+    assert capsys.readouterr().out.count("no duplicate reply ✔") == 2
+    # The photo was fetched once with getBase64FromMediaMessage; the voice note travelled in the webhook.
+    downloads = [c for c in local_stack.evolution.calls if c.action == "getBase64FromMediaMessage"]
+    assert len(downloads) == 1
+    assert facts(inbound_items(local_stack)["image"])["bill"]["distributor"] == "Enel SP"
     assert local_stack.sandbox.calls == []  # nothing went out through Meta
+
+
+@pytest.mark.enable_socket
+@pytest.mark.slow
+def test_demo_on_whaticket_answers_the_voice_note_with_the_polite_notice(local_stack, capsys):
+    client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url, "whaticket")
+
+    assert play(client, conversation("whaticket")) is True
+
+    assert [call.text for call in local_stack.whaticket.sent] == [
+        offline(GREETING, "Oi, bom dia!", 1),
+        offline(HOURS, "Vocês abrem no domingo?", 2),
+        NOT_DOWNLOADABLE,  # no LLM turn: the next answer is the conversation's third message
+        offline(PRICES, "Quanto custa o bolo de cenoura?", 3),
+        offline(THANKS, "Obrigada!", 4),
+    ]
+    assert capsys.readouterr().out.count("no duplicate reply ✔") == 2
+    assert facts(inbound_items(local_stack)["audio"]) == {
+        "outcome": "unsupported",
+        "media_result": "not_downloadable",
+        "media_mime_type": "audio/ogg; codecs=opus",  # as the relay declared it: nothing was stored
+        "replies": 1,
+    }
+    assert local_stack.sandbox.calls == []
+    assert local_stack.sandbox.media == {}
+
+
+@pytest.mark.enable_socket
+@pytest.mark.slow
+def test_the_stack_serves_the_sandboxes_media_registration_endpoints(local_stack):
+    import httpx
+
+    graph = httpx.post(f"{local_stack.sandbox_url}/sandbox/media", content=b"\x89PNG", headers={"Content-Type": "image/png"})
+    evolution = httpx.post(
+        f"{local_stack.sandbox_url}/evolution/sandbox/media/3EB0A1B2C3D4E5F60718", content=b"OggS", headers={"Content-Type": "audio/ogg"}
+    )
+
+    assert (graph.status_code, graph.json()["id"]) == (200, "1090000000000001")
+    assert local_stack.sandbox.media["1090000000000001"].data == b"\x89PNG"
+    assert (evolution.status_code, evolution.json()["size"]) == (201, 4)
+    assert local_stack.evolution.sent == []

@@ -207,8 +207,6 @@ def test_button_reply_reaches_the_assistant_as_its_title(openai_pipeline):
 @pytest.mark.parametrize(
     ("fixture", "user_turn"),
     [
-        ("meta/image.json", "[imagem] Chegou assim 😞"),
-        ("meta/video.json", "[vídeo] Olha como chegou o bolo 😍"),
         (
             "meta/location.json",
             "[localização] MASP - Museu de Arte de São Paulo — Av. Paulista, 1578 - Bela Vista, São Paulo - SP, 01310-200"
@@ -223,7 +221,8 @@ def test_button_reply_reaches_the_assistant_as_its_title(openai_pipeline):
             "[pedido do catálogo] 2 × PAO-QUEIJO-500G a 24.9 BRL; 1 × BOLO-CENOURA-G a 45 BRL. Observação: Pode caprichar na cobertura!",
         ),
     ],
-    ids=["image-caption", "video-caption", "location", "contacts", "order"],
+    # Captioned images and videos go through the media pipeline: tests/integration/test_media_pipeline.py
+    ids=["location", "contacts", "order"],
 )
 def test_captions_locations_contacts_and_orders_reach_the_assistant_as_text(openai_pipeline, fixture, user_turn):
     openai_pipeline.deliver(fixture_bytes(fixture, timestamp=now()))

@@ -201,7 +201,8 @@ def test_whaticket_media_without_caption_gets_one_polite_notice(pipeline):
     headers = {"x-timestamp": str(ts), "x-signature": sign_whaticket_body(raw, ts, DEMO.whaticket_signing_secret)}
     assert p.post(f"/webhooks/whaticket/{DEMO.whaticket_connection}", raw, headers)["statusCode"] == 202
     p.runner.drain()
+    # Whaticket relays carry no downloadable file: the customer is told so, once.
     [reply] = p.whaticket.sent
     assert reply.payload["body"] == (
-        "Recebi sua mensagem, mas ainda não consigo entender esse tipo de conteúdo. Pode me escrever em texto, por favor?"
+        "Recebi seu arquivo, mas por este canal ainda não consigo abri-lo. Pode me contar em texto do que se trata?"
     )

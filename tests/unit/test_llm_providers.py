@@ -13,7 +13,7 @@ import pytest
 
 from atende.domain.conversation import Turn
 from atende.domain.tenants import Tenant
-from atende.errors import LlmRejected, LlmUnavailable
+from atende.errors import LlmAuthError, LlmRejected, LlmUnavailable
 from atende.llm import ChatCompletion, LlmKeys, LlmOptions, select_chat_model
 from atende.llm.gemini import GeminiChatModel
 from atende.llm.local import LocalChatModel
@@ -241,21 +241,26 @@ def test_openai_persistent_failure_is_unavailable_after_retries(failure: httpx.R
 
 
 @pytest.mark.parametrize(
-    ("status", "code"),
-    [(401, "invalid_api_key"), (400, "context_length_exceeded"), (404, "model_not_found")],
+    ("status", "code", "expected"),
+    [
+        (401, "invalid_api_key", LlmAuthError),
+        (403, "unsupported_country_region_territory", LlmAuthError),
+        (400, "context_length_exceeded", LlmRejected),
+        (404, "model_not_found", LlmRejected),
+    ],
 )
-def test_openai_client_error_is_rejected_without_retry(status: int, code: str) -> None:
+def test_openai_client_error_is_rejected_without_retry(status: int, code: str, expected: type[Exception]) -> None:
     # Given an error retrying cannot fix
     http, seen = scripted(
         httpx.Response(status, json={"error": {"message": "No.", "type": "invalid_request_error", "param": None, "code": code}})
     )
 
     # When
-    with pytest.raises(LlmRejected) as caught:
+    with pytest.raises(expected) as caught:
         openai_model(http, max_retries=2).complete(SYSTEM_PROMPT, CONVERSATION)
 
-    # Then
-    assert (type(caught.value), caught.value.is_transient, len(seen)) == (LlmRejected, False, 1)
+    # Then: our key's problem (auth) is told apart from the request's
+    assert (type(caught.value), caught.value.is_transient, len(seen)) == (expected, False, 1)
 
 
 def test_openai_timeout_is_unavailable() -> None:
@@ -340,12 +345,13 @@ def _gemini_error(status: int, message: str, state: str) -> httpx.Response:
         (_gemini_error(500, "An internal error has occurred.", "INTERNAL"), LlmUnavailable),
         (_gemini_error(503, "The model is overloaded. Please try again later.", "UNAVAILABLE"), LlmUnavailable),
         (_gemini_error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED"), LlmUnavailable),
-        (_gemini_error(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"), LlmRejected),
-        (_gemini_error(403, "Permission denied.", "PERMISSION_DENIED"), LlmRejected),
+        (_gemini_error(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"), LlmAuthError),
+        (_gemini_error(403, "Permission denied.", "PERMISSION_DENIED"), LlmAuthError),
+        (_gemini_error(400, "Unsupported MIME type: audio/amr", "INVALID_ARGUMENT"), LlmRejected),
         # Neither 4xx nor 5xx: the SDK's APIError base class, which must not escape the adapter
         (httpx.Response(302, json={"error": {"code": 302, "message": "Found", "status": "REDIRECT"}}), LlmUnavailable),
     ],
-    ids=["500", "503", "429", "400", "403", "302"],
+    ids=["500", "503", "429", "400-bad-key", "403", "400-bad-request", "302"],
 )
 def test_gemini_error_mapping_without_retries(response: httpx.Response, expected: type[Exception]) -> None:
     # Given a failing API and max_retries=0 (one attempt)
@@ -381,3 +387,21 @@ def test_gemini_blocked_answer_without_text_is_unavailable() -> None:
     # When / Then
     with pytest.raises(LlmUnavailable, match=r"^Gemini returned an empty answer$"):
         gemini_model(http).complete(SYSTEM_PROMPT, CONVERSATION)
+
+
+def test_offline_model_answers_a_bill_with_what_was_read() -> None:
+    # Given the user turn the media pipeline builds for a photographed electricity bill
+    said = (
+        "[imagem] [descrição offline] imagem PNG de 360×640 pixels\n"
+        "Legenda do cliente: Segue minha conta de luz\n"
+        "[conta de luz lida automaticamente; confiança alta] distribuidora: Enel SP; valor total: R$ 187,43; consumo: 245 kWh"
+    )
+
+    # When
+    completion = LocalChatModel().complete(SYSTEM_PROMPT, [Turn("user", said, 1763722800)])
+
+    # Then the bill's fields are in the answer (the quote of the turn is cut at 80 characters)
+    assert completion.text.split("\n")[0] == (
+        "🤖 [modo offline] Li sua conta de luz: distribuidora: Enel SP; valor total: R$ 187,43; consumo: 245 kWh. "
+        "Vou repassar para a equipe preparar seu orçamento."
+    )

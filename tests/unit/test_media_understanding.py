@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from atende.errors import LlmRejected, LlmUnavailable, MediaUnavailable
+from atende.errors import LlmAuthError, LlmRejected, LlmUnavailable, MediaUnavailable
 from atende.llm import LlmKeys, LlmOptions
 from atende.media import MediaBlob
 from atende.media.documents import DocumentText, extract_text
@@ -543,7 +543,7 @@ def test_openai_transcription_refuses_what_the_endpoint_cannot_take(blob: MediaB
         (openai_error(500, "The server had an error while processing your request.", "server_error"), LlmUnavailable),
         (openai_error(503, "The engine is currently overloaded.", "server_error"), LlmUnavailable),
         (openai_error(400, "Audio file might be corrupted or unsupported", code="invalid_value"), LlmRejected),
-        (openai_error(401, "Incorrect API key provided.", code="invalid_api_key"), LlmRejected),
+        (openai_error(401, "Incorrect API key provided.", code="invalid_api_key"), LlmAuthError),
     ],
     ids=["429", "500", "503", "400", "401"],
 )
@@ -784,7 +784,7 @@ def test_gemini_extract_bill_validates_the_models_answer() -> None:
         (gemini_error(503, "The model is overloaded. Please try again later.", "UNAVAILABLE"), LlmUnavailable, "Gemini HTTP 503"),
         (gemini_error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED"), LlmUnavailable, "Gemini HTTP 429"),
         (gemini_error(400, "Unsupported MIME type: audio/ogg", "INVALID_ARGUMENT"), LlmRejected, "Gemini HTTP 400"),
-        (gemini_error(403, "API key not valid. Please pass a valid API key.", "PERMISSION_DENIED"), LlmRejected, "Gemini HTTP 403"),
+        (gemini_error(403, "API key not valid. Please pass a valid API key.", "PERMISSION_DENIED"), LlmAuthError, "Gemini HTTP 403"),
     ],
     ids=["503", "429", "400", "403"],
 )
@@ -916,14 +916,14 @@ def test_fallback_transcribes_with_openai_when_gemini_is_unavailable() -> None:
     assert transcript == Transcript(text=SPOKEN, provider="openai", model="gpt-4o-mini-transcribe", seconds=7.0)
 
 
-def test_no_fallback_on_a_rejected_request() -> None:
+def test_no_fallback_on_a_rejected_key() -> None:
     # Given OpenAI rejecting the key (retrying elsewhere would hide a misconfiguration)
     fake_openai, fake_gemini = FakeOpenAIMedia(transcript=SPOKEN), FakeGemini(reply=SPOKEN)
     fake_openai.fail_next(openai_error(401, "Incorrect API key provided.", code="invalid_api_key"))
     transcriber = select_transcriber("openai", BOTH, fake_options(fake_openai, fake_gemini), fallback=True)
 
     # When / Then
-    with pytest.raises(LlmRejected):
+    with pytest.raises(LlmAuthError):
         transcriber.transcribe(VOICE_NOTE)
     assert (len(fake_openai.uploads), fake_gemini.requests) == (1, [])
 

@@ -7,6 +7,7 @@ Everything goes through ``transport()`` with real httpx calls (and once through 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 from typing import Any
@@ -15,11 +16,16 @@ import httpx
 import jwt
 import pytest
 
+from atende.channels.evolution import EvolutionDelivery, parse_evolution_webhook
 from atende.channels.evolution_client import DownloadedMedia, EvolutionClient
 from atende.channels.outbound import SentMessage
+from atende.channels.whaticket import WhaticketDelivery, parse_whaticket_webhook
 from atende.channels.whaticket_client import WhaticketClient, WhaticketCredentials, WhaticketTokenCache
+from atende.domain.messages import ContactRef, InboundMessage, MediaRef, MessageType, Provider
+from atende.domain.tenants import Channel
 from atende.errors import ProviderRejected, ProviderUnavailable
-from local.sandbox_relays import EvolutionSandbox, RelayCall, WhaticketSandbox
+from local.media_samples import BILL_PNG, ogg_opus_voice_note
+from local.sandbox_relays import EvolutionSandbox, RelayCall, WhaticketSandbox, baileys_media_message
 
 NOW = 1760968812.417  # 2025-10-20T14:00:12.417Z
 API_KEY = "B6D711FCDE4D4FD5936544120E713976"
@@ -421,6 +427,86 @@ def test_the_outbox_lists_every_recorded_call() -> None:
     )
 
 
+# --- Evolution: inbound media --------------------------------------------------------------------
+
+VOICE = ogg_opus_voice_note(seconds=7)
+VOICE_MIME = "audio/ogg; codecs=opus"
+SENT_AT = 1763723100
+MARIANA = ContactRef(contact_id="c:5511987654321", wa_id="5511987654321", name="Mariana Souza", jid=CUSTOMER_JID)
+BILL_CAPTION = "Segue minha conta de luz, dá pra fazer um orçamento de energia solar?"
+
+
+def b64_sha(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def evolution_client(sandbox: EvolutionSandbox) -> EvolutionClient:
+    http = httpx.Client(transport=sandbox.transport())
+    return EvolutionClient(http, base_url="http://evolution.test/evolution/", instance=INSTANCE, api_key=API_KEY)
+
+
+def test_media_registered_over_http_is_what_get_base64_answers_the_real_client() -> None:
+    # Given another process (the demo) registering the customer's photo for her message id
+    sandbox, http = evolution()
+
+    # When
+    response = http.post(
+        f"/evolution/sandbox/media/{INBOUND_ID}?fileName=conta-de-luz.png", content=BILL_PNG, headers={"Content-Type": "image/png"}
+    )
+    media = evolution_client(sandbox).download_media(INBOUND_ID, max_bytes=5 * 1024 * 1024)
+
+    # Then getBase64FromMediaMessage answers that file; the registration itself is no API call
+    assert (response.status_code, response.json()) == (
+        201,
+        {"messageId": INBOUND_ID, "mimetype": "image/png", "fileName": "conta-de-luz.png", "size": len(BILL_PNG)},
+    )
+    assert media == DownloadedMedia(data=BILL_PNG, mime_type="image/png", file_name="conta-de-luz.png")
+    assert [(c.action, c.payload) for c in sandbox.calls] == [
+        ("getBase64FromMediaMessage", {"message": {"key": {"id": INBOUND_ID}}, "convertToMp4": False})
+    ]
+
+
+def test_media_registration_keeps_the_codec_parameter_and_needs_no_file_name() -> None:
+    sandbox, http = evolution()
+
+    response = http.post(f"/evolution/sandbox/media/{INBOUND_ID}", content=VOICE, headers={"Content-Type": VOICE_MIME})
+    media = evolution_client(sandbox).download_media(INBOUND_ID, max_bytes=16 * 1024 * 1024)
+
+    registered = {"messageId": INBOUND_ID, "mimetype": VOICE_MIME, "fileName": None, "size": len(VOICE)}
+    assert (response.status_code, response.json()) == (201, registered)
+    assert media == DownloadedMedia(data=VOICE, mime_type=VOICE_MIME)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "answer"),
+    [
+        (f"/evolution/sandbox/media/{INBOUND_ID}", {}, BILL_PNG, (400, bad_request(["The file's Content-Type is required"]))),
+        (
+            f"/evolution/sandbox/media/{INBOUND_ID}",
+            {"Content-Type": "image/png"},
+            b"",
+            (400, bad_request(["The request body must be the file's bytes"])),
+        ),
+        (
+            "/evolution/sandbox/media/",
+            {"Content-Type": "image/png"},
+            BILL_PNG,
+            (404, {"status": 404, "error": "Not Found", "response": {"message": ["Cannot POST /evolution/sandbox/media/"]}}),
+        ),
+    ],
+    ids=["no-content-type", "empty", "no-message-id"],
+)
+def test_media_registration_refuses_what_is_not_a_file(path: str, headers: dict[str, str], body: bytes, answer: tuple[int, Any]) -> None:
+    sandbox, http = evolution()
+
+    response = http.post(path, content=body, headers=headers)
+    lookup = post(http, "getBase64FromMediaMessage", {"message": {"key": {"id": INBOUND_ID}}}, group="chat")
+
+    assert (response.status_code, response.json()) == answer
+    assert (lookup.status_code, lookup.json()) == (400, bad_request(["Message not found"]))
+    assert sandbox.calls == []  # neither the refused registration nor the failed lookup
+
+
 # --- Evolution: webhook bodies ----------------------------------------------------------------------
 
 
@@ -542,6 +628,100 @@ def test_upsert_body_needs_exactly_one_of_text_and_message() -> None:
         sandbox.upsert_body(INSTANCE, **common)
     with pytest.raises(ValueError, match="exactly one"):
         sandbox.upsert_body(INSTANCE, text="Oi", message={"conversation": "Oi"}, **common)
+
+
+def media_upsert(sandbox: EvolutionSandbox, message: dict[str, Any]) -> bytes:
+    sender = {"remote_jid": CUSTOMER_JID, "push_name": "Mariana Souza"}
+    return sandbox.upsert_body(INSTANCE, message_id=INBOUND_ID, message=message, timestamp=SENT_AT, apikey=API_KEY, **sender)
+
+
+def test_a_voice_note_upsert_with_inline_base64_is_read_as_the_processor_expects() -> None:
+    # Given a voice note as Evolution posts it with webhook base64 on
+    sandbox, _ = evolution()
+    message = baileys_media_message("audio", VOICE, VOICE_MIME, sent_at=SENT_AT, seconds=7, ptt=True)
+    message["base64"] = base64.b64encode(VOICE).decode()
+
+    # When
+    body = media_upsert(sandbox, message)
+    data = json.loads(body)["data"]
+    audio = data["message"]["audioMessage"]
+
+    # Then the content describes exactly this file (the CDN fields only look real) ...
+    assert data["messageType"] == "audioMessage"
+    cdn = ["url", "mediaKey", "fileEncSha256", "directPath", "mediaKeyTimestamp"]
+    assert sorted(audio) == sorted(["mimetype", "fileSha256", "fileLength", "seconds", "ptt", "waveform", *cdn])
+    assert {k: audio[k] for k in ("mimetype", "fileSha256", "fileLength", "seconds", "ptt", "mediaKeyTimestamp")} == {
+        "mimetype": VOICE_MIME,
+        "fileSha256": b64_sha(VOICE),
+        "fileLength": str(len(VOICE)),
+        "seconds": 7,
+        "ptt": True,
+        "mediaKeyTimestamp": str(SENT_AT),
+    }
+    assert audio["url"] == f"https://mmg.whatsapp.net{audio['directPath']}&mms3=true"
+    assert len(base64.b64decode(audio["waveform"])) == 64
+    # ... and the real parser reads a voice note whose file travels inline
+    assert parse_evolution_webhook(json.loads(body), lambda key: f"c:{key}", now=SENT_AT + 1) == EvolutionDelivery(
+        messages=[
+            InboundMessage(
+                tenant_id=None,
+                channel_id=f"evolution:{INSTANCE}",
+                provider=Provider.EVOLUTION,
+                provider_message_id=INBOUND_ID,
+                contact=MARIANA,
+                timestamp=SENT_AT,
+                type=MessageType.AUDIO,
+                media=MediaRef(
+                    media_id=INBOUND_ID,
+                    mime_type=VOICE_MIME,
+                    sha256=hashlib.sha256(VOICE).hexdigest(),
+                    voice=True,
+                    inline_base64=base64.b64encode(VOICE).decode(),
+                ),
+            )
+        ]
+    )
+
+
+def test_an_image_upsert_carries_its_caption_and_size_for_a_get_base64_download() -> None:
+    sandbox, _ = evolution()
+    message = baileys_media_message("image", BILL_PNG, "image/png", sent_at=SENT_AT, caption=BILL_CAPTION, dimensions=(360, 640))
+
+    body = media_upsert(sandbox, message)
+    image = json.loads(body)["data"]["message"]["imageMessage"]
+
+    assert {k: image[k] for k in ("mimetype", "fileSha256", "fileLength", "caption", "width", "height")} == {
+        "mimetype": "image/png",
+        "fileSha256": b64_sha(BILL_PNG),
+        "fileLength": str(len(BILL_PNG)),
+        "caption": BILL_CAPTION,
+        "width": 360,
+        "height": 640,
+    }
+    assert "seconds" not in image and "ptt" not in image
+    assert parse_evolution_webhook(json.loads(body), lambda key: f"c:{key}", now=SENT_AT + 1).messages == [
+        InboundMessage(
+            tenant_id=None,
+            channel_id=f"evolution:{INSTANCE}",
+            provider=Provider.EVOLUTION,
+            provider_message_id=INBOUND_ID,
+            contact=MARIANA,
+            timestamp=SENT_AT,
+            type=MessageType.IMAGE,
+            text=BILL_CAPTION,
+            media=MediaRef(media_id=INBOUND_ID, mime_type="image/png", sha256=hashlib.sha256(BILL_PNG).hexdigest(), caption=BILL_CAPTION),
+        )
+    ]
+
+
+def test_baileys_media_message_is_stable_and_knows_only_media_kinds() -> None:
+    first = baileys_media_message("document", b"%PDF-1.4", "application/pdf", sent_at=SENT_AT, file_name="orcamento.pdf")
+    again = baileys_media_message("document", b"%PDF-1.4", "application/pdf", sent_at=SENT_AT, file_name="orcamento.pdf")
+
+    assert first == again
+    assert (first["documentMessage"]["fileName"], first["documentMessage"]["title"]) == ("orcamento.pdf", "orcamento.pdf")
+    with pytest.raises(ValueError, match="not a media kind"):
+        baileys_media_message("sticker", b"RIFF", "image/webp", sent_at=SENT_AT)  # type: ignore[arg-type]
 
 
 # --- Whaticket ---------------------------------------------------------------------------------------
@@ -696,6 +876,45 @@ def test_whaticket_relay_body_is_a_raw_baileys_message() -> None:
         "messageTimestamp": 1760968800,
     }
     assert_compact_utf8(body)
+
+
+def test_whaticket_relay_of_a_voice_note_carries_raw_baileys_metadata_and_no_file() -> None:
+    # Given a voice note relayed as a raw Baileys message (64-bit fields as protobuf Longs)
+    message = baileys_media_message("audio", VOICE, VOICE_MIME, sent_at=SENT_AT, seconds=7, ptt=True, raw=True)
+
+    # When
+    body = WhaticketSandbox.relay_body(CUSTOMER, message=message, message_id=INBOUND_ID, push_name="Mariana Souza", timestamp=SENT_AT)
+    doc = json.loads(body)
+
+    # Then
+    assert doc["message"]["audioMessage"]["fileLength"] == {"low": len(VOICE), "high": 0, "unsigned": True}
+    assert doc["message"]["audioMessage"]["mediaKeyTimestamp"] == {"low": SENT_AT, "high": 0, "unsigned": True}
+    assert_compact_utf8(body)
+    channel = Channel.unrouted(Provider.WHATICKET, "padaria-whaticket")
+    assert parse_whaticket_webhook(doc, channel, lambda key: f"c:{key}", received_at=SENT_AT + 1) == WhaticketDelivery(
+        messages=[
+            InboundMessage(
+                tenant_id=None,
+                channel_id="whaticket:padaria-whaticket",
+                provider=Provider.WHATICKET,
+                provider_message_id=INBOUND_ID,
+                contact=ContactRef(contact_id="c:5511987654321", wa_id="5511987654321", name="Mariana Souza"),
+                timestamp=SENT_AT,
+                type=MessageType.AUDIO,
+                media=MediaRef(mime_type=VOICE_MIME, voice=True),
+                extra={"media_unavailable": True},
+            )
+        ]
+    )
+
+
+def test_whaticket_relay_body_needs_exactly_one_of_text_and_message() -> None:
+    common: dict[str, Any] = {"message_id": INBOUND_ID, "push_name": "Mariana Souza", "timestamp": SENT_AT}
+
+    with pytest.raises(ValueError, match="exactly one"):
+        WhaticketSandbox.relay_body(CUSTOMER, **common)
+    with pytest.raises(ValueError, match="exactly one"):
+        WhaticketSandbox.relay_body(CUSTOMER, "Oi", message={"conversation": "Oi"}, **common)
 
 
 def test_whaticket_outbox_and_unknown_routes() -> None:

@@ -148,7 +148,12 @@ class LlmUnavailable(LlmError):
 
 
 class LlmRejected(LlmError):
-    """Bad request or bad credentials: retrying the same request will not help."""
+    """The provider refused this request (bad request, unsupported file, content policy)."""
+
+
+class LlmAuthError(LlmError):
+    """The provider refused our API key (401/403; Gemini's API_KEY_INVALID 400). Not about the
+    message: media must not be answered as "unreadable" because of it; an operator fixes the key."""
 
 
 # --- Data access --------------------------------------------------------------------------

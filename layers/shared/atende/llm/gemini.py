@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from atende.domain.conversation import Turn
-from atende.errors import LlmRejected, LlmUnavailable
+from atende.errors import LlmAuthError, LlmRejected, LlmUnavailable
 from atende.llm import MAX_OUTPUT_TOKENS, ChatCompletion, LlmOptions
 
 _RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
@@ -31,7 +31,8 @@ def gemini_client(api_key: str, options: LlmOptions) -> Any:
 
 @contextmanager
 def gemini_errors() -> Iterator[None]:
-    """SDK errors → LlmUnavailable (5xx, 408/429, transport, unparsable) or LlmRejected (other 4xx)."""
+    """SDK errors → LlmUnavailable (5xx, 408/429, transport, unparsable), LlmAuthError (401/403, an invalid
+    key's 400) or LlmRejected (other 4xx)."""
     import httpx
     from google.genai import errors
 
@@ -42,6 +43,8 @@ def gemini_errors() -> Iterator[None]:
     except errors.ClientError as exc:
         if exc.code in (408, 429):
             raise LlmUnavailable(f"Gemini HTTP {exc.code}") from exc
+        if exc.code in (401, 403) or "API_KEY_INVALID" in str(exc.details) or "API key not valid" in str(exc.message):
+            raise LlmAuthError(f"Gemini HTTP {exc.code}") from exc
         raise LlmRejected(f"Gemini HTTP {exc.code}") from exc
     except (errors.APIError, errors.UnknownApiResponseError) as exc:  # odd codes, unparsable answers
         raise LlmUnavailable(f"Gemini error: {type(exc).__name__}") from exc

@@ -31,6 +31,9 @@ _INTENTS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+_BILL_LINE = re.compile(r"^\[conta de luz lida automaticamente[^\]]*\] ([^\n]+)", re.MULTILINE)
+
+
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -44,10 +47,15 @@ class LocalChatModel:
         user_turns = [t for t in turns if t.role == "user"]
         last = user_turns[-1].text if user_turns else ""
         folded = _fold(last)
-        answer = next(
-            (reply for pattern, reply in _INTENTS if pattern.search(folded)),
-            "Recebi sua mensagem e vou repassar para a equipe.",
-        )
+        bill = _BILL_LINE.search(last)
+        if bill:
+            # An electricity bill read from a photo (service.media): show what was read.
+            answer = f"Li sua conta de luz: {bill.group(1).strip()}. Vou repassar para a equipe preparar seu orçamento."
+        else:
+            answer = next(
+                (reply for pattern, reply in _INTENTS if pattern.search(folded)),
+                "Recebi sua mensagem e vou repassar para a equipe.",
+            )
         quote = last if len(last) <= 80 else last[:77] + "..."
         text = f"{OFFLINE_LABEL} {answer}\nVocê disse: “{quote}” (mensagem {len(user_turns)} desta conversa)."
         return ChatCompletion(

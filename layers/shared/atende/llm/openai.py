@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from atende.domain.conversation import Turn
-from atende.errors import LlmRejected, LlmUnavailable
+from atende.errors import LlmAuthError, LlmRejected, LlmUnavailable
 from atende.llm import MAX_OUTPUT_TOKENS, ChatCompletion, LlmOptions, as_openai_messages
 
 
@@ -27,7 +27,7 @@ def openai_client(api_key: str, options: LlmOptions) -> Any:
 
 @contextmanager
 def openai_errors() -> Iterator[None]:
-    """SDK errors → LlmUnavailable (timeouts, connection, 408/409/429, 5xx) or LlmRejected (other 4xx)."""
+    """SDK errors → LlmUnavailable (timeouts, connection, 408/409/429, 5xx), LlmAuthError (401/403) or LlmRejected (other 4xx)."""
     import openai
 
     try:
@@ -37,6 +37,8 @@ def openai_errors() -> Iterator[None]:
     except openai.APIStatusError as exc:
         if exc.status_code >= 500 or exc.status_code in (408, 409):
             raise LlmUnavailable(f"OpenAI HTTP {exc.status_code}") from exc
+        if exc.status_code in (401, 403):
+            raise LlmAuthError(f"OpenAI HTTP {exc.status_code}") from exc
         raise LlmRejected(f"OpenAI HTTP {exc.status_code}") from exc
     except openai.OpenAIError as exc:
         raise LlmUnavailable(f"OpenAI error: {type(exc).__name__}") from exc

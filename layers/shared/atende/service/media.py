@@ -78,6 +78,12 @@ _BILL_HINT = re.compile(
     r"conta de (luz|energia)|fatura|energia eletrica|\bkwh\b|distribuidora|"
     r"\b(enel|cemig|copel|light|celesc|coelba|cpfl|equatorial|neoenergia|energisa|elektro|edp|rge|cosern|celpe)\b"
 )
+_UNOPENED = {
+    "audio": "áudio que não consegui abrir",
+    "image": "imagem que não consegui abrir",
+    "document": "documento que não consegui abrir",
+    "video": "vídeo que não consegui abrir",
+}
 _CONFIDENCE_PT = {"high": "alta", "medium": "média", "low": "baixa"}
 _FIELD_PT = {
     "total_amount_brl": "valor total",
@@ -91,7 +97,9 @@ _FIELD_PT = {
 class MediaReading:
     """What one media message amounted to (customer content: keep out of logs and reprs)."""
 
-    turn: str | None = field(repr=False)  # the user turn; None = answer with ``notice`` instead
+    # The user turn. None with a ``notice``: the notice is the whole answer. Both set: the file
+    # could not be read but its caption can, so the notice leads and the assistant answers.
+    turn: str | None = field(repr=False)
     result: str  # transcribed | described | read | acknowledged, or the refusal reason
     notice: str | None = None  # bot text key
     notice_params: dict[str, str] = field(default_factory=dict)
@@ -203,11 +211,11 @@ class MediaReader:
             count("MediaBytes", blob.size)
             reading = self._understand(kind, message, tenant, blob, stored, chat)
         except MediaUnavailable as exc:
-            reading = self._refused(exc.reason, kind, tenant, stored)
+            reading = self._refused(exc.reason, kind, tenant, stored, caption=_caption(message))
         except LlmRejected:
             # The model refused this file (format, content policy): asking again will not help.
             count("MediaModelRejected")
-            reading = self._refused("unsupported_type", kind, tenant, stored)
+            reading = self._refused("unsupported_type", kind, tenant, stored, caption=_caption(message))
         milliseconds("MediaLatencyMs", (time.perf_counter() - started) * 1000)
         logger.info(
             "media read",
@@ -225,7 +233,7 @@ class MediaReader:
     def _understand(
         self, kind: str, message: InboundMessage, tenant: Tenant, blob: MediaBlob, stored: StoredMedia, chat: Callable[[], ChatModel]
     ) -> MediaReading:
-        caption = (message.media.caption if message.media else None) or message.text
+        caption = _caption(message)
         if kind == "audio":
             return self._audio(message, tenant, blob, stored)
         if kind == "image":
@@ -293,7 +301,7 @@ class MediaReader:
         document = extract_text(blob, max_pages=limits.pdf_pages, max_chars=limits.document_chars)  # MediaUnavailable: unreadable
         content = document.text.strip()
         if not content:
-            return self._refused("no_text", "document", tenant, stored, pages=document.total_pages)
+            return self._refused("no_text", "document", tenant, stored, pages=document.total_pages, caption=caption)
         count("MediaDocumentRead")
         name = (message.media.filename if message.media else None) or "sem nome"
         pages = f"{document.total_pages} página" + ("s" if document.total_pages != 1 else "")
@@ -337,8 +345,17 @@ class MediaReader:
 
     @staticmethod
     def _refused(
-        reason: str, kind: str, tenant: Tenant, stored: StoredMedia | None, *, seconds: int | None = None, pages: int | None = None
+        reason: str,
+        kind: str,
+        tenant: Tenant,
+        stored: StoredMedia | None,
+        *,
+        seconds: int | None = None,
+        pages: int | None = None,
+        caption: str | None = None,
     ) -> MediaReading:
+        """The notice for a file we could not have or read. A caption is still the customer's
+        question: then the assistant answers it too, after the notice (``turn`` is set)."""
         key, metric = _NOTICES.get(reason, ("media_expired", "MediaUnavailable"))
         count("MediaUnavailable")
         count(metric)
@@ -348,7 +365,12 @@ class MediaReader:
             params["limit"] = _megabytes(limits.max_bytes(kind))
         elif reason == "too_long":
             params["minutes"] = _minutes(limits.audio_seconds)
-        return MediaReading(turn=None, result=reason, notice=key, notice_params=params, stored=stored, seconds=seconds, pages=pages)
+        turn = f"[{_UNOPENED[kind]}] Legenda do cliente: {caption.strip()}" if caption and caption.strip() else None
+        return MediaReading(turn=turn, result=reason, notice=key, notice_params=params, stored=stored, seconds=seconds, pages=pages)
+
+
+def _caption(message: InboundMessage) -> str | None:
+    return (message.media.caption if message.media else None) or message.text
 
 
 def _mentions_bill(*texts: str | None) -> bool:

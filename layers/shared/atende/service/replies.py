@@ -27,6 +27,7 @@ from atende.domain.texts import bot_text
 from atende.errors import (
     AtendeError,
     InboundInFlight,
+    LlmAuthError,
     LlmError,
     OutsideServiceWindow,
     ProviderAuthError,
@@ -193,17 +194,24 @@ class ReplyService:
         user_turn = Turn("user", readable or f"[{message.type.value}]", message.timestamp)
         if not parts:
             notice = (reading.notice, reading.notice_params) if reading is not None and reading.notice else None
-            parts, kind = self._compose(message, tenant, profile, user_turn if readable else None, attempt, model, notice)
-            if kind == "reply" and reading is not None and reading.echo:
-                parts = [bot_text("transcript_echo", tenant.language, tenant.texts, transcript=reading.echo), *parts]
-                lead = 1
+            answer_only = notice if notice is not None and not readable else None
+            parts, kind = self._compose(message, tenant, profile, user_turn if readable else None, attempt, model, answer_only)
+            if kind == "reply" and reading is not None and (reading.echo or notice):
+                # What leads the answer: the transcript echo, or why the file itself was not read.
+                if reading.echo:
+                    first = bot_text("transcript_echo", tenant.language, tenant.texts, transcript=reading.echo)
+                else:
+                    assert notice is not None
+                    first = bot_text(notice[0], tenant.language, tenant.texts, **notice[1])
+                parts, lead = [first, *parts], 1
         if len(parts) > 1 and not claim.reply_parts:
             claim = self._conversations.checkpoint_reply(message, claim, parts, (), kind, lead)
 
         sent: list[str] = list(claim.sent_ids)
+        lead_kind = "echo" if reading is not None and reading.echo else "notice"
         try:
-            outcome = self._deliver(messenger, message, parts, kind, lead, sent, claim)
-            records = [OutboundRecord(pid, parts[i], "echo" if i < lead else kind) for i, pid in enumerate(sent)]
+            outcome = self._deliver(messenger, message, parts, kind, lead, sent, claim, lead_kind)
+            records = [OutboundRecord(pid, parts[i], lead_kind if i < lead else kind) for i, pid in enumerate(sent)]
             memory = None
             if kind == "reply" and len(sent) > lead:
                 reply_turn = Turn("assistant", "\n".join(parts[lead : len(sent)]), int(self._clock()))
@@ -233,6 +241,8 @@ class ReplyService:
             reading = self._media.read(message, tenant, source, model.get)
         except LlmError as exc:
             count("LlmFailed")
+            if isinstance(exc, LlmAuthError):
+                count("LlmAuthFailed")
             logger.warning("media model failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count})
             if not attempt.is_last:
                 raise
@@ -240,11 +250,19 @@ class ReplyService:
         return reading, self._conversations.checkpoint_media(message, claim, reading.to_item())
 
     def _deliver(
-        self, messenger: Messenger, message: InboundMessage, parts: list[str], kind: str, lead: int, sent: list[str], claim: Claim
+        self,
+        messenger: Messenger,
+        message: InboundMessage,
+        parts: list[str],
+        kind: str,
+        lead: int,
+        sent: list[str],
+        claim: Claim,
+        lead_kind: str = "echo",
     ) -> str:
         """Send the parts not sent yet, appending their ids to ``sent``; returns the outcome.
 
-        The first ``lead`` parts (the transcript echo) precede the answer proper.
+        The first ``lead`` parts (the transcript echo, or why a file was not read) precede the answer.
         """
         outcome = {"reply": "replied", "apology": "apology", "notice": "unsupported"}[kind]
         for index in range(len(sent), len(parts)):
@@ -269,7 +287,10 @@ class ReplyService:
                     count("ProviderRateLimited" if isinstance(exc, ProviderRateLimited) else "ProviderUnavailable")
                 raise
             sent.append(str(result.message_id))
-            count("TranscriptEchoSent" if index < lead else "ReplySent" if index == lead else "ReplyExtraPart")
+            if index < lead:
+                count("TranscriptEchoSent" if lead_kind == "echo" else "MediaNoticeSent")
+            else:
+                count("ReplySent" if index == lead else "ReplyExtraPart")
             if kind == "apology":
                 count("ReplyApologySent")
             if index < len(parts) - 1:
@@ -302,6 +323,8 @@ class ReplyService:
             completion = model.complete(tenant.render_system_prompt(), [*profile.memory, user_turn])
         except LlmError as exc:
             count("LlmFailed")
+            if isinstance(exc, LlmAuthError):
+                count("LlmAuthFailed")
             logger.warning(
                 "llm failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "llm_provider": model.provider}
             )
