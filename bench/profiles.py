@@ -15,6 +15,10 @@ class Profile:
     blocks: int  # CPU samples per contender: messages are timed in this many blocks, taking turns
     processor_messages: int  # inbound texts through webhook -> queue -> processor under moto
     processor_contacts: int  # spread over this many customers (memory grows per contact)
+    # media_memory: file sizes as a fraction of a tenant's default caps (1.0 = the largest allowed),
+    # and the understanding providers measured (each case runs twice, in fresh interpreters)
+    media_fraction_of_limits: float
+    media_providers: tuple[str, ...]
     allow_download: bool = False  # let uv fetch wheels missing from its cache
 
 
@@ -27,6 +31,8 @@ FULL = Profile(
     blocks=20,
     processor_messages=200,
     processor_contacts=20,
+    media_fraction_of_limits=1.0,
+    media_providers=("openai", "local"),
 )
 
 QUICK = Profile(
@@ -38,4 +44,6 @@ QUICK = Profile(
     blocks=5,
     processor_messages=20,
     processor_contacts=4,
+    media_fraction_of_limits=1 / 16,  # 1 MiB voice note, 640 KiB PDF: proves the path, not the peak
+    media_providers=("openai",),  # the SDK path (HTTP to a model); the offline one only in the full run
 )

@@ -77,6 +77,32 @@ def ogg_opus_voice_note(*, seconds: int, serial: int = 0x5A1E_0C0D, frame: bytes
     return b"".join(pages)
 
 
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def mp4_audio(*, seconds: float, timescale: int = 44_100, version: int = 0) -> bytes:
+    """An M4A's boxes: ftyp, moov with a movie header (``mvhd``) of this duration, an empty mdat."""
+    ticks = round(seconds * timescale)
+    if version == 0:
+        mvhd = bytes([0, 0, 0, 0]) + struct.pack(">IIII", 0, 0, timescale, ticks) + bytes(80)
+    else:
+        mvhd = bytes([1, 0, 0, 0]) + struct.pack(">QQIQ", 0, 0, timescale, ticks) + bytes(80)
+    return _box(b"ftyp", b"M4A \x00\x00\x02\x00M4A mp42isom") + _box(b"moov", _box(b"mvhd", mvhd)) + _box(b"mdat", b"")
+
+
+def amr_nb(*, seconds: int) -> bytes:
+    """AMR-NB at 12.2 kbit/s: the magic, then 50 frames per second (type 7: 1 + 31 bytes)."""
+    return b"#!AMR\n" + (bytes([7 << 3 | 0x04]) + bytes(31)) * (50 * seconds)
+
+
+def mp3_with_xing(*, frames: int) -> bytes:
+    """An MPEG-1 Layer III stereo stream's first frame carrying a Xing header with a frame count."""
+    header = b"\xff\xfb\x90\x44"  # MPEG-1, Layer III, 128 kbit/s, 44.1 kHz, stereo
+    xing = b"Xing" + struct.pack(">II", 0x01, frames)
+    return header + bytes(32) + xing + bytes(417 - 4 - 32 - len(xing))
+
+
 # --- images ----------------------------------------------------------------------------------
 
 

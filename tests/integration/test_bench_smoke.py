@@ -21,7 +21,28 @@ def test_quick_bench_runs_every_section():
     result = subprocess.run([sys.executable, "-m", "bench.run", "--quick"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
-    for section in ("webhook_cold_start", "webhook_warm_cpu", "verify_normalise_vs_pywa", "processor"):
+    for section in ("webhook_cold_start", "webhook_warm_cpu", "verify_normalise_vs_pywa", "processor", "media_memory"):
         assert "error" not in report[section], report[section]
     assert report["processor"]["per_message"]["dynamodb"] == 3  # claim, profile, commit
     assert report["webhook_cold_start"]["aws_calls_first_event"] == {"secretsmanager.BatchGetSecretValue": 1, "sqs.SendMessageBatch": 1}
+    _assert_media_memory_measured(report["media_memory"])
+
+
+def _assert_media_memory_measured(media):
+    assert sorted(media["cases"]) == ["pdf_openai", "voice_note_openai"]  # the quick profile: the SDK path only
+    assert media["processor_memory_size_mb"] == 1024  # template.yaml
+    for kind, result in (("voice_note", "transcribed"), ("pdf", "read")):
+        case, size = media["cases"][f"{kind}_openai"], media["samples"][kind]["bytes"]
+        counts = case["counts"]
+        assert (counts["media_bytes"], counts["downloads"], counts["downloaded_bytes"], counts["s3_object_bytes"]) == (size, 1, size, size)
+        assert counts["media_result"] == result
+        assert counts["aws_calls"]["s3.PutObject"] == 1
+        assert case["rss"]["peak_reset_before_message"] is True
+        assert case["rss"]["peak_rss_kib_after"] >= case["rss"]["rss_kib_before"] > 0
+        assert case["peak_rss_mb"] == round(case["rss"]["peak_rss_kib_after"] / 1024, 1)
+        # The processor holds the downloaded file at least once while it handles the message.
+        assert case["tracemalloc"]["handler_peak_mib"] >= size / 2**20
+    voice = media["cases"]["voice_note_openai"]["counts"]
+    assert (voice["transcription_requests"], voice["transcription_upload_bytes"]) == (1, media["samples"]["voice_note"]["bytes"])
+    assert voice["media_seconds"] == media["samples"]["voice_note"]["seconds"]
+    assert media["cases"]["pdf_openai"]["counts"]["media_pages"] == media["samples"]["pdf"]["pages"]

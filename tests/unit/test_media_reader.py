@@ -52,7 +52,18 @@ from atende.observability import metrics
 from atende.service.media import SUMMARY_PROMPT, MediaReader, MediaReading
 from atende.store import aws
 from atende.store.dynamo import from_attrs, to_attrs
-from local.media_samples import BILL_FIELDS, BILL_PNG, CATALOGUE_PAGES, TONE_WAV, VOICE_NOTE, jpeg_headers, ogg_opus_voice_note, pdf
+from local.media_samples import (
+    BILL_FIELDS,
+    BILL_PNG,
+    CATALOGUE_PAGES,
+    TONE_WAV,
+    VOICE_NOTE,
+    amr_nb,
+    jpeg_headers,
+    mp4_audio,
+    ogg_opus_voice_note,
+    pdf,
+)
 from local.sandbox import GraphSandbox
 from local.sandbox_relays import EvolutionSandbox
 from tests.media_fakes import FakeGemini, FakeOpenAIMedia, media_client, openai_error
@@ -414,6 +425,24 @@ def test_audio_over_the_tenants_duration_cap_is_refused_before_any_model_call(s3
     assert (openai.uploads, openai.chats) == ([], [])
     assert keys_in_bucket(s3) == [expected_stored.key]
     assert emitted() == {"MediaStored": 1, "MediaBytes": len(LONG_NOTE), "MediaUnavailable": 1, "MediaTooLong": 1}
+
+
+@pytest.mark.parametrize(
+    ("data", "mime_type"),
+    [(mp4_audio(seconds=400), "audio/mp4"), (amr_nb(seconds=320), "audio/amr")],
+    ids=["m4a", "amr"],
+)
+def test_forwarded_audio_files_are_capped_by_duration_too(s3, graph, data: bytes, mime_type: str) -> None:
+    # Given audio files (not voice notes) longer than the default 300 s cap
+    openai = FakeOpenAIMedia(transcript=SPOKEN)
+    message = meta_message(MessageType.AUDIO, data, mime_type, graph=graph, wamid=VOICE_WAMID)
+
+    # When
+    reading = reader(s3, LlmKeys(openai_api_key=OPENAI_KEY), openai).read(message, tenant("openai"), meta_source(graph), no_chat)
+
+    # Then refused before any transcription is paid for
+    assert (reading.result, reading.notice, reading.notice_params) == ("too_long", "audio_too_long", {"minutes": "5"})
+    assert openai.uploads == []
 
 
 @pytest.mark.parametrize("said", ["", "[inaudível]"], ids=["empty", "no-speech-marker"])

@@ -58,7 +58,10 @@ from local.media_samples import (
     PHOTO_JPEG,
     TONE_WAV,
     VOICE_NOTE,
+    amr_nb,
     jpeg_headers,
+    mp3_with_xing,
+    mp4_audio,
     ogg_opus_voice_note,
     pdf,
     png,
@@ -109,7 +112,13 @@ def bill_json(**overrides: Any) -> str:
         (MediaBlob(wav_tone(seconds=2.5, rate=8_000), "audio/x-wav"), 2.5),
         (MediaBlob(ogg_opus_voice_note(seconds=3, frame=b"OggS\x00 fake capture pattern in the audio"), "audio/ogg"), 3.0),
         (MediaBlob(VOICE_NOTE.data[:-40], "audio/ogg"), 6.0),  # the last page cut off: the one before counts
-        (MediaBlob(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" * 200, "audio/mpeg"), None),
+        # 800 bytes of 128 kbit/s after an empty ID3 tag: constant bitrate, 0.05 s
+        (MediaBlob(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" * 200, "audio/mpeg"), 0.05),
+        (MediaBlob(mp3_with_xing(frames=3_828), "audio/mpeg"), 3_828 * 1152 / 44_100),  # VBR: the Xing frame count
+        (MediaBlob(mp4_audio(seconds=12.5), "audio/mp4"), 12.5),
+        (MediaBlob(mp4_audio(seconds=400, timescale=1_000, version=1), "audio/mp4"), 400.0),
+        (MediaBlob(amr_nb(seconds=9), "audio/amr"), 9.0),
+        (MediaBlob(b"\xff\xf1\x50\x80" + bytes(64), "audio/aac"), None),  # ADTS AAC: no duration header
         (MediaBlob(b"RIFF\x24\x00\x00\x00WAVEfmt garbage", "audio/wav"), None),
         (MediaBlob(b"OggS\x00\x02", "audio/ogg"), None),
         (MediaBlob(b"", "audio/ogg"), None),
@@ -120,7 +129,12 @@ def bill_json(**overrides: Any) -> str:
         "wav-8khz-2.5s",
         "capture-pattern-in-audio",
         "truncated-ogg",
-        "mp3",
+        "mp3-cbr",
+        "mp3-xing",
+        "m4a",
+        "m4a-64bit",
+        "amr",
+        "aac-adts",
         "broken-wav",
         "broken-ogg",
         "empty",
@@ -170,11 +184,11 @@ def test_results_keep_customer_content_out_of_repr() -> None:
         (VOICE_NOTE, Transcript("[transcrição offline] áudio de 7 s", "local", "atende-offline-1", 7.0)),
         (TONE_WAV, Transcript("[transcrição offline] áudio de 1 s", "local", "atende-offline-1", 1.0)),
         (
-            MediaBlob(b"#!AMR\n" + b"\x3c" * 20_000, "audio/amr"),
+            MediaBlob(b"\xff\xf1\x50\x80" + bytes(20_000), "audio/aac"),  # ADTS AAC carries no duration
             Transcript("[transcrição offline] áudio de 20 KB", "local", "atende-offline-1"),
         ),
     ],
-    ids=["voice-note", "wav", "amr-unknown-length"],
+    ids=["voice-note", "wav", "aac-unknown-length"],
 )
 def test_local_transcriber_is_a_labelled_deterministic_marker(blob: MediaBlob, expected: Transcript) -> None:
     assert LocalTranscriber().transcribe(blob) == expected

@@ -36,13 +36,99 @@ _MAX_PNG_CHUNKS = 1_000
 
 
 def audio_duration_seconds(blob: MediaBlob) -> float | None:
-    """Duration from the container's headers: WAV (PCM) and Ogg Opus/Vorbis; None when unknown."""
+    """Duration from the file's own structure: WAV (PCM), Ogg Opus/Vorbis (WhatsApp voice notes),
+    MP4/M4A (``mvhd``), AMR-NB (frame count) and MP3 (Xing/Info frame count, else the constant
+    bitrate); None when unknown."""
     data = blob.data
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return _wav_seconds(data)
     if data[:4] == _OGG_CAPTURE:
         return _ogg_seconds(data)
+    if data[4:8] == b"ftyp":
+        return _mp4_seconds(data)
+    if data[:6] == _AMR_MAGIC:
+        return _amr_seconds(data)
+    return _mp3_seconds(data)
+
+
+def _mp4_seconds(data: bytes) -> float | None:
+    """The movie header's duration / timescale (ISO/IEC 14496-12 §8.2.2), found through ``moov``."""
+    moov = _mp4_box(data, 0, len(data), b"moov")
+    mvhd = _mp4_box(data, moov[0], moov[1], b"mvhd") if moov else None
+    if mvhd is None:
+        return None
+    start, end = mvhd
+    version = data[start] if start < end else None
+    if version == 0 and end - start >= 20:
+        timescale, duration = struct.unpack_from(">II", data, start + 12)
+    elif version == 1 and end - start >= 32:
+        timescale, duration = struct.unpack_from(">IQ", data, start + 20)
+    else:
+        return None
+    return duration / timescale if timescale else None
+
+
+def _mp4_box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    """(payload start, payload end) of the first ``kind`` box among the boxes in [start, end)."""
+    offset = start
+    while offset + 8 <= end:
+        size, box = struct.unpack_from(">I4s", data, offset)
+        header = 8
+        if size == 1 and offset + 16 <= end:  # 64-bit size follows the type
+            size, header = struct.unpack_from(">Q", data, offset + 8)[0], 16
+        elif size == 0:  # runs to the end of its parent
+            size = end - offset
+        if size < header or offset + size > end:
+            return None
+        if box == kind:
+            return offset + header, offset + size
+        offset += size
     return None
+
+
+_AMR_MAGIC = b"#!AMR\n"
+# AMR-NB speech bytes per 20 ms frame by frame type (3GPP TS 26.101); 15 = no data; others invalid.
+_AMR_FRAME_BYTES = {0: 12, 1: 13, 2: 15, 3: 17, 4: 19, 5: 20, 6: 26, 7: 31, 8: 5, 15: 0}
+
+
+def _amr_seconds(data: bytes) -> float | None:
+    offset, frames = len(_AMR_MAGIC), 0
+    while offset < len(data):
+        size = _AMR_FRAME_BYTES.get((data[offset] >> 3) & 0x0F)
+        if size is None:
+            return None
+        offset += 1 + size
+        frames += 1
+    return frames * 0.02
+
+
+# MPEG audio Layer III (ISO/IEC 11172-3, 13818-3): kbit/s by index for MPEG-1 and for MPEG-2/2.5.
+_MP3_BITRATES = {
+    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {3: (44_100, 48_000, 32_000), 2: (22_050, 24_000, 16_000), 0: (11_025, 12_000, 8_000)}
+
+
+def _mp3_seconds(data: bytes) -> float | None:
+    offset = 0
+    if data[:3] == b"ID3" and len(data) >= 10:  # ID3v2 tag: a syncsafe 28-bit size
+        offset = 10 + ((data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7 | (data[9] & 0x7F))
+    if len(data) < offset + 4 or data[offset] != 0xFF or data[offset + 1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (data[offset + 1] >> 3) & 0x03, (data[offset + 1] >> 1) & 0x03
+    bitrate_index, rate_index = data[offset + 2] >> 4, (data[offset + 2] >> 2) & 0x03
+    if version == 1 or layer != 1 or not 0 < bitrate_index < 15 or rate_index == 3:  # Layer III only
+        return None
+    rate = _MP3_RATES[version][rate_index]
+    mono = data[offset + 3] >> 6 == 3
+    side_info = (17 if mono else 32) if version == 3 else (9 if mono else 17)
+    tag = offset + 4 + side_info
+    if data[tag : tag + 4] in (b"Xing", b"Info") and len(data) >= tag + 12 and data[tag + 7] & 0x01:
+        frames = struct.unpack_from(">I", data, tag + 8)[0]
+        return frames * (1152 if version == 3 else 576) / rate
+    bitrate = _MP3_BITRATES[3 if version == 3 else 2][bitrate_index] * 1000
+    return (len(data) - offset) * 8 / bitrate
 
 
 def _wav_seconds(data: bytes) -> float | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 from collections.abc import Callable
 from typing import Any
@@ -136,17 +137,19 @@ class MetaMediaDownloader:
                 length = integer(response.headers.get("content-length"))
                 if length is not None and length > max_bytes:
                     raise _too_large(kind, media_id, max_bytes, size=length)
-                body = bytearray()
+                # BytesIO, not bytearray + bytes(): getvalue() hands its buffer over without a copy,
+                # so a 16 MB voice note is held once, not twice (measured by `make bench`).
+                body = io.BytesIO()
                 for chunk in response.iter_bytes():
-                    if len(body) + len(chunk) > max_bytes:  # Content-Length lied or was absent
+                    if body.tell() + len(chunk) > max_bytes:  # Content-Length lied or was absent
                         raise _too_large(kind, media_id, max_bytes)
-                    body += chunk
+                    body.write(chunk)
                 served = response.headers.get("content-type")
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(f"media download timed out: {type(exc).__name__}") from None
         except httpx.RequestError as exc:  # transport failures, a body cut short
             raise ProviderUnavailable(f"media download failed: {type(exc).__name__}") from None
-        return bytes(body), served.split(";", 1)[0].strip().lower() if served else None
+        return body.getvalue(), served.split(";", 1)[0].strip().lower() if served else None
 
 
 def sha256_digest(value: str) -> bytes | None:
