@@ -90,7 +90,7 @@ def media(message_id: str, mime_type: str, sha256: str | None, **fields: Any) ->
     return MediaRef(media_id=message_id, mime_type=mime_type, sha256=sha256, **fields)
 
 
-IMAGE_CAPTION_BASE64 = "/9j/4AAQSkZJRgABAQAAAQABAABhh+uISiJD2+06ZI1p5aGlOL4CKrx9ctWW/AsQJPo9q2GH64hKIkPb7TpkjWnloaU4vgIqvH1y1Zb8CxAk+j2rYYfriEoiQ9vtOmSNaeWhpTi+Aiq8fXLVlvwLECT6Pathh+uISiJD2+06ZI1p5aGlOL4CKrx9ctWW/AsQJPo9q2GH64hKIkPb7TpkjWnloaU4vgIqvH1y1Zb8CxAk+j2rYYfriEoiQ9vtOmSNaeWhpTi+Aiq8fXLVlvwLECT6Pathh+uISiJD2+06ZI1p5aGlOL4CKrx9ctWW/AsQJPo9q2GH64hKIkPb7TpkjWnloaU4vgIqvH1y1Zb8CxAk+j2rYYfriEoiQ9vtOmSNaeWhpTi+Aiq8fXLVlvwLECT6Pathh+uISiJD2+06ZI1p5aGlOL4CKrx9ctWW/AsQJPo9q2GH64hKIkPb7TpkjWnloaU4vgIqvH1y1Zb8CxAk+j2rYYfriEoiQ9vtOmSNaeWhpTi+Aiq8fXLVlvwLECT6Pav/2Q=="  # image_caption.json's message.base64 (a tiny JPEG)
+IMAGE_CAPTION_BASE64 = fixture_json("evolution/image_caption.json")["data"]["message"]["base64"]  # a tiny JPEG
 
 EXPECTED: dict[str, EvolutionDelivery] = {
     # --- text -------------------------------------------------------------------------------

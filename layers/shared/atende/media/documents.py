@@ -56,34 +56,19 @@ def _plain_text(data: bytes, *, max_chars: int) -> DocumentText:
 
 
 def _pdf_text(data: bytes, *, max_pages: int, max_chars: int) -> DocumentText:
-    from pypdf import PasswordType, PdfReader  # lazy: only documents pay for it
-
     # pypdf raises its own errors for most damage, but a hostile or broken file can also surface as
     # KeyError, struct.error, zlib.error, RecursionError...: every failure to read is the same
     # outcome for the customer, so all of them translate to one MediaUnavailable.
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-            # Owner-password-only PDFs (common for bank and utility bills) open with the empty password.
-            raise MediaUnavailable("the PDF needs a password", reason="unsupported_type")
-        total = len(reader.pages)
-        parts: list[str] = []
-        pages_read = chars = 0
-        for page in reader.pages[:max_pages]:
-            if chars >= max_chars:  # enough text: the remaining pages are not worth the CPU
-                break
-            pages_read += 1
-            if page_text := page.extract_text().strip():  # scanned pages have no text layer
-                chars += len(page_text) + (len(_PAGE_SEPARATOR) if parts else 0)
-                parts.append(page_text)
+        parts, pages_read, total = _pdf_pages(data, max_pages=max_pages, max_chars=max_chars)
     except MediaUnavailable:
         raise
     except Exception as exc:
         raise MediaUnavailable(f"unreadable PDF: {type(exc).__name__}", reason="unsupported_type") from exc
     finally:
-        # pypdf's object graph (~2x the file) is made of reference cycles: collect it now rather than
-        # let a batch of PDFs pile up in the same invocation (measured by `make bench`).
-        reader = None
+        # pypdf's object graph (~2x the file) is made of reference cycles, unreachable once
+        # _pdf_pages has returned: collect it now rather than let a batch of PDFs pile up in the
+        # same invocation (measured by `make bench`).
         gc.collect()
     text = _PAGE_SEPARATOR.join(parts)
     return DocumentText(
@@ -92,3 +77,24 @@ def _pdf_text(data: bytes, *, max_pages: int, max_chars: int) -> DocumentText:
         total_pages=total,
         truncated=pages_read < total or len(text) > max_chars,
     )
+
+
+def _pdf_pages(data: bytes, *, max_pages: int, max_chars: int) -> tuple[list[str], int, int]:
+    """(page texts, pages read, total pages). Every pypdf object stays local to this call."""
+    from pypdf import PasswordType, PdfReader  # lazy: only documents pay for it
+
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+        # Owner-password-only PDFs (common for bank and utility bills) open with the empty password.
+        raise MediaUnavailable("the PDF needs a password", reason="unsupported_type")
+    total = len(reader.pages)
+    parts: list[str] = []
+    pages_read = chars = 0
+    for page in reader.pages[:max_pages]:
+        if chars >= max_chars:  # enough text: the remaining pages are not worth the CPU
+            break
+        pages_read += 1
+        if page_text := page.extract_text().strip():  # scanned pages have no text layer
+            chars += len(page_text) + (len(_PAGE_SEPARATOR) if parts else 0)
+            parts.append(page_text)
+    return parts, pages_read, total
