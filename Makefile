@@ -68,7 +68,7 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP) ## measure cold start, warm CPU and round trips; writes bench/results/latest.json
+bench: $(STAMP) ## measure cold start, warm CPU, round trips and media peak memory; writes bench/results/latest.json
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 $(SAM_STAMP):
