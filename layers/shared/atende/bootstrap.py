@@ -160,7 +160,8 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
             from atende.channels.evolution_client import EvolutionClient
             from atende.media.sources import EvolutionMediaSource
 
-            assert isinstance(messenger, EvolutionClient)
+            if not isinstance(messenger, EvolutionClient):
+                raise ConfigError(f"channel {channel.channel_id} is an Evolution channel without an Evolution client")
             return EvolutionMediaSource(messenger)
         return None  # Whaticket relays carry no downloadable media
 

@@ -46,7 +46,7 @@ class Claim:
     reply_parts: tuple[str, ...] = ()  # checkpointed reply, reused on resume (never regenerated)
     sent_ids: tuple[str, ...] = ()  # provider ids of the parts already delivered
     reply_kind: str = "reply"  # reply | apology | notice, of the checkpointed parts
-    reply_lead: int = 0  # leading parts that are not the answer itself (the transcript echo)
+    reply_lead: int = 0  # leading parts that are not the answer itself (the transcript echo, or why a file was not read)
     media: dict[str, Any] | None = None  # checkpointed MediaReading (service.media), reused on resume
 
 
