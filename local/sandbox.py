@@ -233,23 +233,13 @@ class GraphSandbox:
                 if self.path == "/sandbox/outbox":
                     self._reply(200, {"messages": [c.__dict__ for c in sandbox.calls]})
                 elif (file := sandbox.download("GET", self.path, headers)) is not None:
-                    status, data, content_type = file
-                    self.send_response(status)
-                    self.send_header("content-type", content_type)
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    send_body(self, *file)
                 else:
                     status, doc = sandbox.handle("GET", self.path, headers, b"")
                     self._reply(status, doc)
 
             def _reply(self, status: int, doc: dict[str, Any]) -> None:
-                data = json.dumps(doc, ensure_ascii=False, indent=1).encode()  # read by people too
-                self.send_response(status)
-                self.send_header("content-type", "application/json; charset=utf-8")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, doc)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -257,6 +247,19 @@ class GraphSandbox:
         server = ThreadingHTTPServer((host, port), Handler)
         threading.Thread(target=server.serve_forever, name="graph-sandbox", daemon=True).start()
         return server
+
+
+def send_body(handler: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str) -> None:
+    handler.send_response(status)
+    handler.send_header("content-type", content_type)
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, doc: Any) -> None:
+    # Indented and not ASCII-escaped: the outbox is read by people too.
+    send_body(handler, status, json.dumps(doc, ensure_ascii=False, indent=1).encode(), "application/json; charset=utf-8")
 
 
 def _error(code: int, message: str, kind: str = "OAuthException") -> dict[str, Any]:

@@ -40,6 +40,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import jwt
 
+from local.sandbox import send_json
+
 Clock = Callable[[], float]
 
 OUTBOX = "/sandbox/outbox"
@@ -162,12 +164,7 @@ class _Sandbox:
             def _dispatch(self, method: str) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 status, doc = sandbox.handle(method, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                data = json.dumps(doc, ensure_ascii=False, indent=1).encode()  # the outbox is read by people too
-                self.send_response(status)
-                self.send_header("content-type", "application/json; charset=utf-8")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, doc)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

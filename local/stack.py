@@ -21,7 +21,7 @@ from typing import Any
 
 from local.events import LambdaContext, http_api_event
 from local.functions import ensure_layer_on_path, load_function_module
-from local.sandbox import GraphSandbox, OutboundCall, status_webhook
+from local.sandbox import GraphSandbox, OutboundCall, send_body, send_json, status_webhook
 from local.sandbox_relays import EvolutionSandbox, RelayCall, WhaticketSandbox
 from local.seed import DEMO
 
@@ -241,23 +241,13 @@ class LocalStack:
                     sandbox = stack.whaticket
                 file = stack.sandbox.download(method, self.path, headers) if sandbox is stack.sandbox else None
                 if file is not None:  # a Meta media download: raw bytes, not JSON
-                    status, data, content_type = file
-                    self.send_response(status)
-                    self.send_header("content-type", content_type)
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    send_body(self, *file)
                     return
                 if method == "GET" and self.path == "/sandbox/outbox":
                     status, doc = 200, {"messages": [c.__dict__ for c in stack.sandbox.calls]}
                 else:
                     status, doc = sandbox.handle(method, self.path, headers, body)
-                data = json.dumps(doc, ensure_ascii=False, indent=1).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json; charset=utf-8")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, doc)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

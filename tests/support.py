@@ -100,3 +100,21 @@ def build_pipeline(stack: Any, sandbox: GraphSandbox | None = None, *, llm_trans
     queue = stack.resources["InboundQueue"]
     runner = QueueRunner(boto3.client("sqs"), queue.ref, queue.attrs["Arn"], processor.lambda_handler, retry_immediately=True)
     return Pipeline(stack, webhook, processor, sandbox, runner, http, evolution, whaticket)
+
+
+def enqueue_again(stack: Any, pipeline: Pipeline, raw: bytes) -> None:
+    """Meta redelivering a webhook after SQS's 5-minute dedup window: a fresh queue message."""
+    import boto3
+
+    pipeline.deliver(raw)
+    sqs = boto3.client("sqs")
+    url = stack.resources["InboundQueue"].ref
+    [message] = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    attrs = message["Attributes"]
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=message["Body"],
+        MessageGroupId=attrs["MessageGroupId"],
+        MessageDeduplicationId=attrs["MessageDeduplicationId"] + "-after-window",
+    )

@@ -54,3 +54,27 @@ def test_connecting_a_second_number_keeps_the_tenant_settings(stack, capsys):
     assert json.loads(capsys.readouterr().out)["tenant"] == "existed (settings unchanged)"
     assert directory.tenant("padaria-pao-quente") == before
     assert directory.channel(Provider.META, "300000000000003").tenant_id == "padaria-pao-quente"
+
+
+def test_register_meta_sets_the_tenant_media_settings(stack, capsys):
+    from atende.domain.tenants import MediaSettings
+
+    table, meta_secret = stack.resources["AtendeTable"].ref, stack.resources["MetaSecret"].ref
+    code = main(
+        [
+            "register-meta",
+            "--table-name", table,
+            "--meta-secret-id", meta_secret,
+            "--tenant", "solar-do-sertao",
+            "--name", "Solar do Sertão",
+            "--phone-number-id", "200000000000003",
+            "--access-token", "EAAG-solar-token",
+            "--app-secret", "solar-app-secret",
+            "--transcript-echo",
+            "--bill-extraction", "always",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    tenant = TenantDirectory(table, cache_seconds=0).tenant("solar-do-sertao")
+    assert tenant is not None
+    assert tenant.media == MediaSettings(transcript_echo=True, bill_extraction="always")

@@ -28,7 +28,7 @@ from local.seed import DEMO
 from tests.conftest import fixture_json
 from tests.fakes import FakeOpenAI
 from tests.media_fakes import FakeOpenAIMedia, llm_transport, openai_error
-from tests.support import Pipeline, build_pipeline
+from tests.support import Pipeline, build_pipeline, enqueue_again
 
 VOICE_WAMID = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBBMUY0QzJEOThCN0U2QTUxAA=="  # meta/audio_voice.json
 VOICE_MEDIA_ID = "1098765432109876"
@@ -114,22 +114,6 @@ def contact_of(stack: Any, message_id: str) -> str:
     )["Items"]
     [item] = found
     return item["PK"]["S"].removeprefix(f"TENANT#{DEMO.tenant_id}#CONTACT#")
-
-
-def enqueue_again(stack: Any, p: Pipeline, raw: bytes) -> None:
-    """Meta redelivering a webhook after SQS's 5-minute dedup window: a fresh queue message."""
-    p.deliver(raw)
-    sqs = boto3.client("sqs")
-    url = stack.resources["InboundQueue"].ref
-    [message] = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])["Messages"]
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    attrs = message["Attributes"]
-    sqs.send_message(
-        QueueUrl=url,
-        MessageBody=message["Body"],
-        MessageGroupId=attrs["MessageGroupId"],
-        MessageDeduplicationId=attrs["MessageDeduplicationId"] + "-after-window",
-    )
 
 
 def media_key(contact_id: str, message_id: str, data: bytes, extension: str) -> str:

@@ -20,7 +20,7 @@ from atende.store.tenants import TenantDirectory
 from local.seed import DEMO
 from tests.conftest import fixture_bytes
 from tests.fakes import FakeOpenAI
-from tests.support import build_pipeline
+from tests.support import build_pipeline, enqueue_again
 
 TEXT_ID = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMTk0QzFFMzc1NkY5QzE0AA=="
 APOLOGY = "Desculpe, tive um problema para responder agora. 🙏 Já registramos o ocorrido; por favor, tente de novo em alguns minutos."
@@ -56,22 +56,6 @@ def contact_id(pipeline, raw: bytes) -> str:
     pipeline.deliver(raw)
     [queued] = pipeline.queued()
     return queued["body"]["message"]["contact"]["contact_id"]
-
-
-def enqueue_again(stack, pipeline, raw: bytes) -> None:
-    """Meta redelivering a webhook after SQS's 5-minute dedup window: a fresh queue message."""
-    pipeline.deliver(raw)
-    sqs = boto3.client("sqs")
-    url = stack.resources["InboundQueue"].ref
-    [message] = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])["Messages"]
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    attrs = message["Attributes"]
-    sqs.send_message(
-        QueueUrl=url,
-        MessageBody=message["Body"],
-        MessageGroupId=attrs["MessageGroupId"],
-        MessageDeduplicationId=attrs["MessageDeduplicationId"] + "-after-window",
-    )
 
 
 # --- the happy path ---------------------------------------------------------------------

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import struct
 import traceback
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 from atende.errors import MediaUnavailable, ProviderAuthError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from atende.media import MediaBlob, MediaLimits
 from atende.media.meta_download import MetaMediaDownloader, sha256_digest
+from local.media_samples import ogg_opus_voice_note, png
 
 ACCESS_TOKEN = "EAAGm0PX4ZCpsBAPadariaToken"
 GRAPH = "https://graph.facebook.com"
@@ -37,41 +36,6 @@ def lookaside_url(media_id: str) -> str:
 # --- real media, made here ------------------------------------------------------------------
 
 
-def png_bytes(width: int = 16, height: int = 12) -> bytes:
-    """An 8-bit RGB PNG (a photo of a squashed croissant, in spirit): signature, IHDR, IDAT, IEND."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    rows = b"".join(b"\x00" + bytes(c for x in range(width) for c in (x * 15 % 256, y * 20 % 256, 0x80)) for y in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-def _ogg_crc(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc ^= byte << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
-            crc &= 0xFFFFFFFF
-    return crc
-
-
-def _ogg_page(packet: bytes, *, sequence: int, first: bool) -> bytes:
-    segments = [255] * (len(packet) // 255) + [len(packet) % 255]
-    header = struct.pack("<4sBBqIII", b"OggS", 0, 0x02 if first else 0x00, 0, 0x5EED, sequence, 0) + bytes([len(segments), *segments])
-    page = header + packet
-    return page[:22] + struct.pack("<I", _ogg_crc(page)) + page[26:]
-
-
-def ogg_opus_voice_note() -> bytes:
-    """The two header pages every WhatsApp voice note starts with (OpusHead, OpusTags; RFC 7845)."""
-    opus_head = b"OpusHead" + struct.pack("<BBHIhB", 1, 1, 312, 48000, 0, 0)
-    opus_tags = b"OpusTags" + struct.pack("<I", 8) + b"WhatsApp" + struct.pack("<I", 0)
-    return _ogg_page(opus_head, sequence=0, first=True) + _ogg_page(opus_tags, sequence=1, first=False)
-
-
 def pdf_bytes() -> bytes:
     """A one-page PDF receipt (text only)."""
     return (
@@ -82,8 +46,8 @@ def pdf_bytes() -> bytes:
     )
 
 
-PNG = png_bytes()
-VOICE = ogg_opus_voice_note()
+PNG = png(16, 12)  # a photo of a squashed croissant, in spirit
+VOICE = ogg_opus_voice_note(seconds=1)  # what every WhatsApp voice note starts with: OpusHead, OpusTags, audio
 PDF = pdf_bytes()
 
 

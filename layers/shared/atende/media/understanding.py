@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from atende.errors import LlmUnavailable
@@ -421,19 +422,6 @@ def select_vision(tenant_provider_choice: str, keys: LlmKeys, options: LlmOption
     return FallbackVision(primary, lambda: _vision(other, keys, options))
 
 
-class _Lazy[T]:
-    """Builds the fallback adapter on first use: its SDK import is paid only when the primary fails."""
-
-    def __init__(self, build: Callable[[], T]) -> None:
-        self._build = build
-        self._built: T | None = None
-
-    def get(self) -> T:
-        if self._built is None:
-            self._built = self._build()
-        return self._built
-
-
 def _log_fallback(task: str, primary: str, exc: LlmUnavailable) -> None:
     logger.warning("media provider unavailable; trying the other", extra={"task": task, "provider": primary, "error": str(exc)})
 
@@ -446,14 +434,14 @@ class FallbackTranscriber:
         self.provider = primary.provider
         self.model = primary.model
         self._primary = primary
-        self._secondary = _Lazy(secondary)
+        self._secondary = cache(secondary)  # built on first use: its SDK import is paid only when the primary fails
 
     def transcribe(self, blob: MediaBlob, *, language: str = "pt") -> Transcript:
         try:
             return self._primary.transcribe(blob, language=language)
         except LlmUnavailable as exc:
             _log_fallback("transcribe", self.provider, exc)
-            return self._secondary.get().transcribe(blob, language=language)
+            return self._secondary().transcribe(blob, language=language)
 
 
 class FallbackVision:
@@ -464,27 +452,27 @@ class FallbackVision:
         self.model = primary.model
         self.accepts_video = primary.accepts_video
         self._primary = primary
-        self._secondary = _Lazy(secondary)
+        self._secondary = cache(secondary)  # built on first use: its SDK import is paid only when the primary fails
 
     def describe(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
         try:
             return self._primary.describe(blob, caption=caption, language=language)
         except LlmUnavailable as exc:
             _log_fallback("describe", self.provider, exc)
-            return self._secondary.get().describe(blob, caption=caption, language=language)
+            return self._secondary().describe(blob, caption=caption, language=language)
 
     def extract_bill(self, blob: MediaBlob) -> BillExtraction:
         try:
             return self._primary.extract_bill(blob)
         except LlmUnavailable as exc:
             _log_fallback("extract_bill", self.provider, exc)
-            return self._secondary.get().extract_bill(blob)
+            return self._secondary().extract_bill(blob)
 
     def describe_video(self, blob: MediaBlob, *, caption: str | None = None, language: str = "pt-BR") -> ImageDescription:
         try:
             return self._primary.describe_video(blob, caption=caption, language=language)
         except LlmUnavailable as exc:
-            secondary = self._secondary.get()
+            secondary = self._secondary()
             if not secondary.accepts_video:
                 raise
             _log_fallback("describe_video", self.provider, exc)

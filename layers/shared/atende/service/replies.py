@@ -16,6 +16,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
 from atende.channels.outbound import Messenger, OutboundInvalid
@@ -182,7 +183,8 @@ class ReplyService:
         if not claim.sent_ids:
             # Blue ticks + typing indicator while the model thinks (Meta hides it on our reply).
             self._mark_read(messenger, message)
-        model = _Once(lambda: self._model_for(tenant))
+        # The tenant's chat model, built on first use: a media notice never pays for an SDK client.
+        model = cache(lambda: self._model_for(tenant))
         parts, kind, lead = list(claim.reply_parts), claim.reply_kind, claim.reply_lead
 
         reading: MediaReading | None = None
@@ -228,7 +230,14 @@ class ReplyService:
             raise
 
     def _read_media(
-        self, message: InboundMessage, tenant: Tenant, channel: Channel, messenger: Messenger, model: _Once, claim: Claim, attempt: Attempt
+        self,
+        message: InboundMessage,
+        tenant: Tenant,
+        channel: Channel,
+        messenger: Messenger,
+        model: Callable[[], ChatModel],
+        claim: Claim,
+        attempt: Attempt,
     ) -> tuple[MediaReading | None, Claim]:
         """The message's media, read once: a retry reuses the reading checkpointed on the claim."""
         from atende.service.media import MediaReading
@@ -238,7 +247,7 @@ class ReplyService:
         assert self._media is not None
         source = self._media_source_for(channel, messenger) if self._media_source_for else None
         try:
-            reading = self._media.read(message, tenant, source, model.get)
+            reading = self._media.read(message, tenant, source, model)
         except LlmError as exc:
             count("LlmFailed")
             if isinstance(exc, LlmAuthError):
@@ -305,7 +314,7 @@ class ReplyService:
         profile: Profile,
         user_turn: Turn | None,
         attempt: Attempt,
-        chat: _Once,
+        chat: Callable[[], ChatModel],
         notice: tuple[str, dict[str, str]] | None = None,
     ) -> tuple[list[str], str]:
         if notice is not None:
@@ -317,7 +326,7 @@ class ReplyService:
             # message, whatever the retries), never an LLM call.
             count("InboundUnsupportedType")
             return [bot_text("unsupported_type", tenant.language, tenant.texts)], "notice"
-        model = chat.get()
+        model = chat()
         started = time.perf_counter()
         try:
             completion = model.complete(tenant.render_system_prompt(), [*profile.memory, user_turn])
@@ -356,16 +365,3 @@ class ReplyService:
             # Cosmetic (blue ticks + typing): never worth failing or delaying the answer.
             count("MarkReadFailed")
             logger.info("mark-as-read failed", extra={"error": type(exc).__name__})
-
-
-class _Once:
-    """The tenant's chat model, built on first use: a media notice never pays for an SDK client."""
-
-    def __init__(self, build: Callable[[], ChatModel]) -> None:
-        self._build = build
-        self._model: ChatModel | None = None
-
-    def get(self) -> ChatModel:
-        if self._model is None:
-            self._model = self._build()
-        return self._model
