@@ -35,6 +35,10 @@ class MessageType(StrEnum):
     REACTION = "reaction"
     ORDER = "order"
     SYSTEM = "system"
+    # Meta: the customer edited an earlier message (``extra["edited_message_id"]``; ``text`` = the
+    # new text) or deleted it for everyone (``extra["revoked_message_id"]``). Neither is answered.
+    EDIT = "edit"
+    REVOKE = "revoke"
     UNSUPPORTED = "unsupported"
     UNKNOWN = "unknown"
 
@@ -71,7 +75,7 @@ _STATUS_RANK = {
 }
 
 # Types that never deserve an answer: an emoji reaction or a sticker is not a question.
-SILENT_TYPES = frozenset({MessageType.REACTION, MessageType.STICKER, MessageType.SYSTEM})
+SILENT_TYPES = frozenset({MessageType.REACTION, MessageType.STICKER, MessageType.SYSTEM, MessageType.REVOKE})
 
 
 @dataclass(frozen=True, slots=True)
