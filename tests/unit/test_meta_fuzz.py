@@ -10,8 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atende.channels.meta import sign_meta_body
+from atende.channels.meta import parse_meta_webhook, sign_meta_body
 from atende.config import WebhookSettings
+from atende.domain.messages import Provider
+from atende.domain.tenants import Channel
 from atende.observability import metrics
 from atende.service.ingress import MetaIngress
 
@@ -58,6 +60,11 @@ def mutate(doc: Any, path: list[int], replacement: Any) -> Any:
     return copy
 
 
+contact_entries = st.lists(
+    st.fixed_dictionaries({}, optional={"wa_id": json_leaf, "user_id": json_leaf, "profile": json_value}), max_size=3
+)
+CHANNEL = Channel(tenant_id="t", provider=Provider.META, external_id="100000000000001")
+
 signatures = st.one_of(st.none(), st.text(max_size=80), st.builds("sha256=".__add__, st.text(max_size=70)))
 
 
@@ -96,6 +103,30 @@ def test_mutated_payloads_signed_for_the_original_bytes_are_refused(fixture, pat
     response = ingress(queue).receive(raw, sign_meta_body(original, SECRET))
     assert response.status == 403
     assert queue.items == []
+
+
+@FUZZ
+@given(
+    kind=st.sampled_from(["edit", "revoke", "interactive", "button", "text"]),
+    body=json_value,
+    contacts=st.one_of(json_value, contact_entries),
+    keep_sender=st.booleans(),
+)
+def test_odd_content_and_contacts_never_raise(kind, body, contacts, keep_sender):
+    # The content readers and the contacts[]-only sender lookup, on whatever the payload holds there
+    doc = json.loads((FIXTURES[0].parent / "text.json").read_bytes())
+    value = doc["entry"][0]["changes"][0]["value"]
+    raw = value["messages"][0]
+    del raw["text"]
+    raw.update({"type": kind, kind: body})
+    if not keep_sender:
+        del raw["from"]
+    value["contacts"] = contacts
+    delivery = parse_meta_webhook(doc, lambda _: CHANNEL, lambda sender: "c_" + sender)
+    assert len(delivery.messages) + delivery.ignored == 1
+    for message in delivery.messages:
+        assert message.text is None or isinstance(message.text, str)
+        assert json.loads(message.to_json())["message"]["type"] == kind
 
 
 @settings(max_examples=30, deadline=None)

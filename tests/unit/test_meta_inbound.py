@@ -503,11 +503,108 @@ EXPECTED: dict[str, MetaDelivery] = {
     "unknown_phone_number.json": MetaDelivery(unknown_channels=1),
     "errors_only.json": MetaDelivery(errors=[WebhookErrorReport(channel_id=CHANNEL_ID, code=130429)]),
     "account_update.json": MetaDelivery(ignored=1),
-    # Three unusable messages (no id, no sender, no timestamp) and two unusable statuses (no id, no
-    # recipient) are counted, while the one good message still goes through.
+    # Two unusable messages (no id, no timestamp) and two unusable statuses (no id, no recipient)
+    # are counted, while the good messages still go through; the one without ``from`` is the only
+    # contact's (sender_only_in_contacts.json).
     "junk_items.json": MetaDelivery(
-        messages=[message("wamid.JUNK.GOOD", MARIANA, 1763723502, MessageType.TEXT, text="Ainda tem sonho de creme?")],
-        ignored=5,
+        messages=[
+            message("wamid.JUNK.NOSENDER", MARIANA, 1763723501, MessageType.TEXT, text="sem remetente"),
+            message("wamid.JUNK.GOOD", MARIANA, 1763723502, MessageType.TEXT, text="Ainda tem sonho de creme?"),
+        ],
+        ignored=4,
+    ),
+    # Coexistence numbers: the customer edited their text. The new text replaces the original's,
+    # which ``edited_message_id`` names (text.json's message).
+    "edit_text.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBFRDFUMkE5QzRCN0QzRTFGAA==",
+                MARIANA,
+                1763722845,
+                MessageType.EDIT,
+                text="Olá! Vocês abrem no domingo de manhã? 🥐",
+                extra={"edited_message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMTk0QzFFMzc1NkY5QzE0AA=="},
+            )
+        ]
+    ),
+    # An edited photo caption: the caption is the new text; the unchanged file is not fetched again.
+    "edit_caption.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBFRDJDNUY4QTFEOUIzQzdFAA==",
+                MARIANA,
+                1763723100,
+                MessageType.EDIT,
+                text="Chegou assim, todo amassado 😞",
+                extra={"edited_message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBBMjM0NTY3ODlBQkNERUYwAA=="},
+            )
+        ]
+    ),
+    # Deleted for everyone (multi_message.json's first message): silent, only the id is kept.
+    "revoke.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBSRVZPS0U3RjNBOUMxRDJFAA==",
+                MARIANA,
+                1763725140,
+                MessageType.REVOKE,
+                extra={"revoked_message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjA3QTFCMkMzRDRFNUY2MDcxAA=="},
+            )
+        ]
+    ),
+    # The customer answered our call-permission request: no title or id, the answer is the text.
+    "call_permission_reply.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgMNTUzMTg4ODg3NzY2FQIAEhgUM0FDQUxMUEVSTTlCOEE3QzZENUUA",
+                JOAO,
+                1763725200,
+                MessageType.INTERACTIVE,
+                text="accept",
+                context=QUOTED_BAKERY_MESSAGE,
+                extra={"interactive_type": "call_permission_reply"},
+            )
+        ]
+    ),
+    # A reply button that arrived without its title: the id we gave the button is the text.
+    "button_reply_without_title.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBCVE5OT1RJVExFNEE1QjZDAA==",
+                MARIANA,
+                1763725260,
+                MessageType.INTERACTIVE,
+                text="falar_com_atendente",
+                context=QUOTED_BAKERY_MESSAGE,
+                extra={"interactive_type": "button_reply", "reply_id": "falar_com_atendente"},
+            )
+        ]
+    ),
+    # A template quick-reply without its label: our payload is the text.
+    "button_template_without_text.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjBCVE5OT1RFWFQ3RDhFOUYwAA==",
+                MARIANA,
+                1763725320,
+                MessageType.BUTTON,
+                text="CANCELAR_ENCOMENDA_4821",
+                context=QUOTED_BAKERY_MESSAGE,
+                extra={"payload": "CANCELAR_ENCOMENDA_4821"},
+            )
+        ]
+    ),
+    # No ``from`` on the message: the change's only contact is the sender.
+    "sender_only_in_contacts.json": MetaDelivery(
+        messages=[
+            message(
+                "wamid.HBgMNTUzMTg4ODg3NzY2FQIAEhgUM0FTT05MWUNPTlRBQ1RTMUEyQjMA",
+                JOAO,
+                1763725380,
+                MessageType.TEXT,
+                text="Vocês têm pão sem glúten?",
+            )
+        ]
     ),
 }
 
@@ -706,11 +803,21 @@ TEXT_ID = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMTk0QzFFMzc1NkY5QzE0AA=="
         ),
         pytest.param(
             "interactive",
-            {"type": "call_permission_reply", "call_permission_reply": {"response": "accept"}},
+            {"type": "address_reply", "address_reply": {"values": {"city": "Campinas"}}},
             {},
-            {"interactive_type": "call_permission_reply"},
+            {"interactive_type": "address_reply"},
             id="interactive-unknown-kind",
         ),
+        pytest.param(
+            "edit",
+            {"original_id": "wamid.ORIGINAL", "message": {"type": "text", "text": "novo"}},
+            {},
+            {"edited_message_id": "wamid.ORIGINAL"},
+            id="edit-original-id-variant",
+        ),
+        pytest.param("edit", {"message": {"type": "text", "text": {"body": "novo"}}}, {}, {}, id="edit-without-original"),
+        pytest.param("revoke", {"message_id": "wamid.ORIGINAL"}, {}, {"revoked_message_id": "wamid.ORIGINAL"}, id="revoke-message-id"),
+        pytest.param("revoke", "wamid.ORIGINAL", {}, {}, id="revoke-not-an-object"),
         pytest.param(
             "order",
             {
@@ -753,6 +860,95 @@ def test_content_variants_normalise_to_the_documented_extra(
     # (equality alone would take 0 for 0.0)
     assert inbound.extra == expected
     assert {k: type(v) for k, v in inbound.extra.items()} == {k: type(v) for k, v in expected.items()}
+
+
+@pytest.mark.parametrize(
+    ("type_", "body", "text"),
+    [
+        pytest.param("edit", {"original_message_id": "wamid.O", "message": {"text": {"body": "novo"}}}, "novo", id="edit-no-inner-type"),
+        pytest.param(
+            "edit", {"original_message_id": "wamid.O", "message": {"type": "text", "text": "novo"}}, "novo", id="edit-text-string"
+        ),
+        pytest.param("edit", {"original_message_id": "wamid.O", "type": "text", "text": {"body": "novo"}}, "novo", id="edit-flattened"),
+        pytest.param(
+            "edit",
+            {"original_message_id": "wamid.O", "message": {"type": "video", "video": {"caption": "novo"}}},
+            "novo",
+            id="edit-video-caption",
+        ),
+        pytest.param("edit", {"original_message_id": "wamid.O", "message": {"type": "text", "text": {"body": ""}}}, None, id="edit-empty"),
+        pytest.param("edit", {"original_message_id": "wamid.O", "message": ["novo"]}, None, id="edit-junk-message"),
+        pytest.param("interactive", {"type": "list_reply", "list_reply": {"id": "zona_sul"}}, "zona_sul", id="list-reply-without-title"),
+        pytest.param("interactive", {"type": "button_reply", "button_reply": {"id": "sim", "title": ""}}, "sim", id="empty-title"),
+        pytest.param("button", {"payload": "SIM", "text": ""}, "SIM", id="button-empty-text"),
+        pytest.param("button", {}, None, id="button-empty"),
+    ],
+)
+def test_text_fallbacks(type_: str, body: Any, text: str | None) -> None:
+    # Given a message whose display text is elsewhere or missing / When
+    (inbound,) = parse(_with_content(type_, body)).messages
+
+    # Then the text is what the customer wrote or chose, or None when there is nothing
+    assert (inbound.type, inbound.text, inbound.media) == (MessageType(type_), text, None)
+
+
+def test_edit_and_revoke_survive_the_queue_with_their_ids() -> None:
+    # Given an edit and a revoke / When they travel through SQS
+    (edit,) = parse(fixture_json("meta/edit_text.json")).messages
+    (revoke,) = parse(fixture_json("meta/revoke.json")).messages
+    restored = [parse_envelope(edit.to_json()), parse_envelope(revoke.to_json())]
+
+    # Then the ids of the messages they change are intact
+    assert [(m.type, m.extra) for m in restored] == [
+        (MessageType.EDIT, {"edited_message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMTk0QzFFMzc1NkY5QzE0AA=="}),
+        (MessageType.REVOKE, {"revoked_message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFDNFQjA3QTFCMkMzRDRFNUY2MDcxAA=="}),
+    ]
+
+
+# --- sender only in contacts[] --------------------------------------------------------------
+
+
+def _without_sender(contacts: Any) -> dict[str, Any]:
+    doc = _text_doc()
+    value = doc["entry"][0]["changes"][0]["value"]
+    del value["messages"][0]["from"]
+    value["contacts"] = contacts
+    return doc
+
+
+ANA = {"profile": {"name": "Ana", "username": "ana.doces"}, "user_id": "BR.5566778899001122"}
+MARIANA_CONTACT = {"profile": {"name": "Mariana Souza"}, "wa_id": "5511987654321", "user_id": "BR.1029384756102938"}
+
+
+@pytest.mark.parametrize(
+    ("contacts", "expected"),
+    [
+        pytest.param([ANA], ContactRef(contact_id="c:BR.5566778899001122", user_id="BR.5566778899001122", name="Ana"), id="bsuid-only"),
+        pytest.param([MARIANA_CONTACT, dict(MARIANA_CONTACT)], MARIANA, id="same-sender-twice"),
+        pytest.param([MARIANA_CONTACT, {"profile": {"name": "?"}}, "junk"], MARIANA, id="others-without-ids"),
+    ],
+)
+def test_sender_named_only_in_contacts_is_answered(contacts: Any, expected: ContactRef) -> None:
+    # Given a message without from / from_user_id, its sender in contacts[] / When
+    (inbound,) = parse(_without_sender(contacts)).messages
+
+    # Then it is the contact's message, answered at the contact's address
+    assert inbound.contact == expected
+
+
+@pytest.mark.parametrize(
+    "contacts",
+    [
+        pytest.param([MARIANA_CONTACT, ANA], id="two-senders"),
+        pytest.param([], id="no-contacts"),
+        pytest.param([{"profile": {"name": "Mariana Souza"}}], id="contact-without-ids"),
+        pytest.param("5511987654321", id="contacts-not-a-list"),
+    ],
+)
+def test_message_without_a_knowable_sender_is_ignored(contacts: Any) -> None:
+    # Given a message without from / from_user_id and no single sender in contacts[] / When / Then:
+    # guessing could answer the wrong customer
+    assert parse(_without_sender(contacts)) == MetaDelivery(ignored=1)
 
 
 def test_nfm_reply_without_body_is_read_by_its_name() -> None:

@@ -132,9 +132,9 @@ def _parse_value(value: dict[str, Any], resolve_channel: ChannelResolver, contac
         if objects(value.get("messages")) or objects(value.get("statuses")):
             out.unknown_channels += 1
         return
-    profiles = _contacts_by_sender(objects(value.get("contacts")))
+    senders = _Senders(objects(value.get("contacts")))
     for raw in items(value.get("messages")):
-        message = _parse_message(raw, channel, profiles, contact_id)
+        message = _parse_message(raw, channel, senders, contact_id)
         if message is None:
             out.ignored += 1
         else:
@@ -147,13 +147,31 @@ def _parse_value(value: dict[str, Any], resolve_channel: ChannelResolver, contac
             out.statuses.append(status)
 
 
-def _contacts_by_sender(contacts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    by_id: dict[str, dict[str, Any]] = {}
-    for contact in contacts:
-        for key in ("wa_id", "user_id"):
-            if text(contact.get(key)):
-                by_id[contact[key]] = contact
-    return by_id
+class _Senders:
+    """The ``value.contacts[]`` of one change: who wrote, looked up by wa_id or BSUID."""
+
+    __slots__ = ("_by_id", "_contacts")
+
+    def __init__(self, contacts: list[dict[str, Any]]) -> None:
+        self._contacts = contacts
+        self._by_id: dict[str, dict[str, Any]] = {}
+        for contact in contacts:
+            for key in ("wa_id", "user_id"):
+                if text(contact.get(key)):
+                    self._by_id[contact[key]] = contact
+
+    def profile(self, wa_id: str | None, user_id: str | None) -> dict[str, Any]:
+        """The contact entry of this sender; for a message naming no sender, the change's only one.
+
+        Some relayed payloads leave ``from``/``from_user_id`` off the message and name the sender
+        only in ``contacts[]``. With a single sender there the message is theirs; with several it
+        could be anyone's, and a reply to the wrong customer is worse than none: no profile.
+        """
+        if wa_id or user_id:
+            return self._by_id.get(wa_id or "") or self._by_id.get(user_id or "") or {}
+        distinct = {(text(c.get("wa_id")), text(c.get("user_id"))): c for c in self._contacts}
+        distinct.pop((None, None), None)
+        return next(iter(distinct.values())) if len(distinct) == 1 else {}
 
 
 def _sender_contact(wa_id: str | None, user_id: str | None, name: str | None, contact_id: ContactIdFactory) -> ContactRef | None:
@@ -167,13 +185,13 @@ def _sender_contact(wa_id: str | None, user_id: str | None, name: str | None, co
     return ContactRef(contact_id=contact_id(key), wa_id=wa_id, user_id=user_id, name=name)
 
 
-def _parse_message(raw: Any, channel: Channel, profiles: dict[str, dict[str, Any]], contact_id: ContactIdFactory) -> InboundMessage | None:
+def _parse_message(raw: Any, channel: Channel, senders: _Senders, contact_id: ContactIdFactory) -> InboundMessage | None:
     if not isinstance(raw, dict):
         return None
     message_id = text(raw.get("id"))
     wa_id = text(raw.get("from"))
     user_id = text(raw.get("from_user_id"))
-    profile = profiles.get(wa_id or "") or profiles.get(user_id or "") or {}
+    profile = senders.profile(wa_id, user_id)
     user_id = user_id or text(profile.get("user_id"))
     wa_id = wa_id or text(profile.get("wa_id"))
     name = text((profile.get("profile") or {}).get("name")) if isinstance(profile.get("profile"), dict) else None
@@ -259,7 +277,10 @@ def _interactive(value: Any) -> Content:
         label = text(reply.get("body")) or text(reply.get("name"))
         return label, None, {"interactive_type": kind, "reply_id": _flow_token(reply.get("response_json"))}
     extra = {"interactive_type": kind, "reply_id": text(reply.get("id")), "description": text(reply.get("description"))}
-    return text(reply.get("title")), None, extra
+    # Without a title (some clients and relays drop it) the reply id is still the customer's
+    # choice; a call_permission_reply carries only its answer ("accept" / "reject").
+    label = text(reply.get("title")) or text(reply.get("id")) or text(reply.get("response"))
+    return label, None, extra
 
 
 def _flow_token(response_json: Any) -> str | None:
@@ -273,7 +294,8 @@ def _flow_token(response_json: Any) -> str | None:
 
 def _button(value: Any) -> Content:
     body = obj(value)
-    return text(body.get("text")), None, {"payload": text(body.get("payload"))}
+    payload = text(body.get("payload"))
+    return text(body.get("text")) or payload, None, {"payload": payload}
 
 
 def _reaction(value: Any) -> Content:
@@ -347,6 +369,44 @@ def _system(value: Any) -> Content:
     return text(body.get("body")), None, {"system_type": text(body.get("type")), "new_wa_id": new_wa_id}
 
 
+# Meta names the earlier message ``original_message_id``; the other names are what relays and
+# older SDK fixtures were seen to use, read only when that one is missing.
+_ORIGINAL_ID_KEYS = ("original_message_id", "original_id", "message_id")
+_EDITABLE_KINDS = ("text", "image", "video", "document")  # what WhatsApp lets a customer edit
+
+
+def _original_message_id(body: dict[str, Any]) -> str | None:
+    for key in _ORIGINAL_ID_KEYS:
+        found = text(body.get(key))
+        if found:
+            return found
+    return None
+
+
+def _edit(value: Any) -> Content:
+    """An edit: ``edit{original_message_id, message{type, text{body}} | {type, image{caption}...}}``.
+
+    The new content is read like a text message (a caption counts as the text); no media is
+    kept, the file itself did not change.
+    """
+    body = obj(value)
+    new = body.get("message")
+    return _edited_text(new if isinstance(new, dict) else body), None, {"edited_message_id": _original_message_id(body)}
+
+
+def _edited_text(message: dict[str, Any]) -> str | None:
+    kind = text(message.get("type")) or next((k for k in _EDITABLE_KINDS if k in message), None)
+    content = message.get(kind) if kind else None
+    if isinstance(content, str):  # {"text": "..."} rather than {"text": {"body": "..."}}
+        return text(content)
+    content = obj(content)
+    return text(content.get("body")) or text(content.get("caption"))
+
+
+def _revoke(value: Any) -> Content:
+    return None, None, {"revoked_message_id": _original_message_id(obj(value))}
+
+
 def _unsupported(value: Any) -> Content:
     return None, None, {"unsupported_type": text(obj(value).get("type"))}
 
@@ -365,6 +425,8 @@ _CONTENT: dict[MessageType, Callable[[Any], Content]] = {
     MessageType.CONTACTS: _contacts,
     MessageType.ORDER: _order,
     MessageType.SYSTEM: _system,
+    MessageType.EDIT: _edit,
+    MessageType.REVOKE: _revoke,
     MessageType.UNSUPPORTED: _unsupported,
 }
 
