@@ -94,6 +94,14 @@ class ProviderUnavailable(ProviderError):
     is_transient = True
 
 
+class SendOutcomeUnknown(ProviderUnavailable):
+    """The request reached the provider but its answer was lost (read timeout, dropped connection).
+
+    The provider may have accepted the message: a retry must reconcile (a status webhook that
+    names the send) before sending again, never just resend.
+    """
+
+
 class ProviderRateLimited(ProviderError):
     """Throughput or pair rate limit (Meta 4, 80007, 130429, 131056, 131057...): retry later."""
 

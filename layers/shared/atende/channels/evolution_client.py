@@ -66,7 +66,8 @@ class EvolutionClient:
         if self._presence_ms > 0:
             self.send_presence(address, presence="composing", delay_ms=self._presence_ms)
 
-    def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> SentMessage:
+    def send_text(self, to: str, body: str, *, reply_to: str | None = None, callback_data: str | None = None) -> SentMessage:
+        # ``callback_data`` is Meta's: this provider echoes nothing of ours in its status events.
         """``to`` is a JID ("…@s.whatsapp.net", "…@lid") or digits, sent exactly as received.
 
         A ``reply_to`` Evolution cannot find in its store is sent unquoted, not refused.

@@ -19,6 +19,7 @@ from atende.errors import (
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
+    SendOutcomeUnknown,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ MediaKind = Literal["image", "audio", "video", "document", "sticker"]
 
 # Meta's documented limits, in characters (providers.md §1.7, §1.9; Meta's pages as of Nov 2025).
 _TEXT_LIMIT = 4096
+_CALLBACK_DATA_LIMIT = 512  # Meta's limit for biz_opaque_callback_data
 _CAPTION_LIMIT = 1024
 _MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 _CAPTIONED = frozenset({"image", "video", "document"})
@@ -76,9 +78,12 @@ class MetaClient:
         """Blue ticks plus the typing indicator, in one call."""
         self.mark_read(message.provider_message_id, typing=True)
 
-    def send_text(self, to: str, body: str, *, reply_to: str | None = None, preview_url: bool = False) -> SentMessage:
+    def send_text(
+        self, to: str, body: str, *, reply_to: str | None = None, preview_url: bool = False, callback_data: str | None = None
+    ) -> SentMessage:
+        """``callback_data`` travels as ``biz_opaque_callback_data``: Meta echoes it in this message's status webhooks."""
         text = {"preview_url": preview_url, "body": _required("text body", body, _TEXT_LIMIT)}
-        return self._send(to, "text", text, reply_to)
+        return self._send(to, "text", text, reply_to, callback_data)
 
     # --- Cloud API extras ------------------------------------------------------------------
 
@@ -200,7 +205,7 @@ class MetaClient:
 
     # --- one request shape, one error map ---------------------------------------------------
 
-    def _send(self, to: str, kind: str, content: dict[str, Any], reply_to: str | None) -> SentMessage:
+    def _send(self, to: str, kind: str, content: dict[str, Any], reply_to: str | None, callback_data: str | None = None) -> SentMessage:
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -210,6 +215,8 @@ class MetaClient:
         }
         if reply_to:
             payload["context"] = {"message_id": reply_to}
+        if callback_data:
+            payload["biz_opaque_callback_data"] = callback_data[:_CALLBACK_DATA_LIMIT]
         doc = self._post(payload)
         messages = doc.get("messages") if isinstance(doc.get("messages"), list) else []
         if not messages or not isinstance(messages[0], dict) or not messages[0].get("id"):
@@ -220,6 +227,11 @@ class MetaClient:
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self._http.post(self._messages_url, json=payload, headers=self._headers)
+        except (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError) as exc:
+            raise ProviderUnavailable(f"Graph API unreachable: {type(exc).__name__}") from exc
+        except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            # The request went out; Meta may have accepted it. The caller reconciles before resending.
+            raise SendOutcomeUnknown(f"Graph API answer lost: {type(exc).__name__}") from exc
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable("Graph API timed out") from exc
         except httpx.RequestError as exc:  # transport failures and undecodable responses alike

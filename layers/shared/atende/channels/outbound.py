@@ -59,5 +59,10 @@ class Messenger(Protocol):
     def acknowledge(self, message: InboundMessage) -> None:
         """Read receipt, plus a typing indicator where the provider has one; no-op where neither exists."""
 
-    def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> SentMessage:
-        """Send ``body`` to ``to`` (a ``ContactRef.reply_address``), quoting ``reply_to`` when given."""
+    def send_text(self, to: str, body: str, *, reply_to: str | None = None, callback_data: str | None = None) -> SentMessage:
+        """Send ``body`` to ``to`` (a ``ContactRef.reply_address``), quoting ``reply_to`` when given.
+
+        ``callback_data`` names the send (the claim and part); providers that echo it in their
+        status events (Meta's ``biz_opaque_callback_data``) let a retry reconcile a lost answer.
+        Raises ``SendOutcomeUnknown`` when the request went out but its answer was lost.
+        """

@@ -110,7 +110,8 @@ class WhaticketClient:
     def acknowledge(self, message: InboundMessage) -> None:
         """No-op: Whaticket exposes no read-receipt or typing endpoint to integrators."""
 
-    def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> SentMessage:
+    def send_text(self, to: str, body: str, *, reply_to: str | None = None, callback_data: str | None = None) -> SentMessage:
+        # ``callback_data`` is Meta's: this provider echoes nothing of ours in its status events.
         """Send ``body`` to the phone number ``to`` (digits, or a phone JID whose user part is used).
 
         ``reply_to`` is ignored: the send route's ``quotedMsg`` wants Whaticket's own stored
