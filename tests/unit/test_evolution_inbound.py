@@ -153,7 +153,8 @@ EXPECTED: dict[str, EvolutionDelivery] = {
             )
         ]
     ),
-    # Voice note with S3 on (mediaUrl) and OpenAI transcription on (speechToText, not the content).
+    # Voice note with S3 on (mediaUrl) and OpenAI transcription on: speechToText is not the
+    # content, it is the transcript (Evolution's "[audio] " prefix dropped).
     "audio_ptt.json": EvolutionDelivery(
         messages=[
             message(
@@ -161,6 +162,7 @@ EXPECTED: dict[str, EvolutionDelivery] = {
                 MARIANA,
                 1763723100,
                 MessageType.AUDIO,
+                extra={"speech_to_text": "Queria encomendar um bolo para sábado"},
                 media=media(
                     "3A0B5C2D9E4F6A1B8C7D",
                     "audio/ogg; codecs=opus",
@@ -289,7 +291,8 @@ EXPECTED: dict[str, EvolutionDelivery] = {
                 MARIANA,
                 1763723520,
                 MessageType.CONTACTS,
-                extra={"contacts": [{"name": "Carlos Almeida", "phones": ["+55 11 98888-7777"]}]},
+                # The vCard's waid is the phone: the contact's WhatsApp number, in digits.
+                extra={"contacts": [{"name": "Carlos Almeida", "phones": ["5511988887777"]}]},
             )
         ]
     ),
@@ -303,8 +306,8 @@ EXPECTED: dict[str, EvolutionDelivery] = {
                 MessageType.CONTACTS,
                 extra={
                     "contacts": [
-                        {"name": "Ana Beatriz Lima", "phones": ["+55 21 99123-4567"]},
-                        {"name": "Confeitaria Doce Mel", "phones": ["+55 31 3222-1100", "+55 31 98765-0000"]},
+                        {"name": "Ana Beatriz Lima", "phones": ["5521991234567"]},
+                        {"name": "Confeitaria Doce Mel", "phones": ["553132221100", "+55 31 98765-0000"]},
                     ]
                 },
             )
@@ -752,14 +755,15 @@ def test_wrappers_are_removed_recursively() -> None:
     )
 
 
-def test_absurd_wrapper_nesting_is_junk() -> None:
+def test_absurd_wrapper_nesting_is_unknown_content() -> None:
     # Given more wrappers than WhatsApp ever nests
     content: dict[str, Any] = {"conversation": "Oi"}
     for _ in range(6):
         content = {"ephemeralMessage": {"message": content}}
 
-    # When / Then
-    assert parse(_upsert(message=content)) == EvolutionDelivery(ignored={"junk": 1})
+    # When / Then the parser stops unwrapping and calls it what it is
+    inbound = _text_with_message(content)
+    assert (inbound.type, inbound.extra) == (MessageType.UNKNOWN, {"unsupported_type": "ephemeralMessage"})
 
 
 @pytest.mark.parametrize(
@@ -1115,7 +1119,7 @@ def test_queue_envelope_of_a_lid_only_sender_is_compact() -> None:
         ("live_location.json", "[localização em tempo real] (-23.550520, -46.633309)"),
         (
             "contacts_array.json",
-            "[contatos compartilhados] Ana Beatriz Lima: +55 21 99123-4567; Confeitaria Doce Mel: +55 31 3222-1100, +55 31 98765-0000",
+            "[contatos compartilhados] Ana Beatriz Lima: 5521991234567; Confeitaria Doce Mel: 553132221100, +55 31 98765-0000",
         ),
         ("reaction.json", None),
         ("poll.json", None),

@@ -74,6 +74,15 @@ class Rejected:
 
 
 UNAVAILABLE = {"media_unavailable": True}
+# fileSha256 of the media fixtures, as hex: the plaintext's digest, not a CDN locator.
+SHA256 = {
+    "baileys_audio_ptt.json": "6a7b988f80eb9d934bec21c92baf3b22e7d777cb2f0f6e9deec7975e87216003",
+    "baileys_document.json": "8670131b1c062087688c49cf8cae826170d05802244839b61c647a7482e7d25d",
+    "baileys_document_with_caption.json": "3093025bc2f5852d6995e7fc9ba0b6899b9192877b36345c1b2a9c6454a145c1",
+    "baileys_image_caption.json": "192aa5d9dd6167d21b9679882327d97c9e8883ce32a5464015365cea8e4387c9",
+    "baileys_sticker.json": "52b31cd031455b29cca63b77bbb4cfb2fc94aeb28ac56f528f3cc5ad521b2df0",
+    "baileys_view_once_image.json": "0956db73fd6469f797534f54d78b4bf8d6834b6f118d6e42cbfe0f0a8ebc3eb3",
+}
 
 EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
     # --- relay / fork shapes -------------------------------------------------------------------------
@@ -158,7 +167,7 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             1763723100,
             MessageType.IMAGE,
             text="Chegou assim 😞",
-            media=MediaRef(mime_type="image/jpeg", caption="Chegou assim 😞"),
+            media=MediaRef(mime_type="image/jpeg", sha256=SHA256["baileys_image_caption.json"], caption="Chegou assim 😞"),
             extra=UNAVAILABLE,
         )
     ),
@@ -168,7 +177,7 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             JOAO,
             1763723160,
             MessageType.AUDIO,
-            media=MediaRef(mime_type="audio/ogg; codecs=opus", voice=True),
+            media=MediaRef(mime_type="audio/ogg; codecs=opus", sha256=SHA256["baileys_audio_ptt.json"], voice=True),
             extra=UNAVAILABLE,
         )
     ),
@@ -178,7 +187,7 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             MARIANA,
             1763723220,
             MessageType.DOCUMENT,
-            media=MediaRef(mime_type="application/pdf", filename="Comprovante_PIX.pdf"),
+            media=MediaRef(mime_type="application/pdf", sha256=SHA256["baileys_document.json"], filename="Comprovante_PIX.pdf"),
             extra=UNAVAILABLE,
         )
     ),
@@ -191,6 +200,7 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             text="Segue a lista para a festa de sábado",
             media=MediaRef(
                 mime_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                sha256=SHA256["baileys_document_with_caption.json"],
                 caption="Segue a lista para a festa de sábado",
                 filename="pedido_festa.xlsx",
             ),
@@ -204,7 +214,7 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             MARIANA,
             1763723280,
             MessageType.STICKER,
-            media=MediaRef(mime_type="image/webp"),
+            media=MediaRef(mime_type="image/webp", sha256=SHA256["baileys_sticker.json"]),
             extra=UNAVAILABLE,
         )
     ),
@@ -215,7 +225,7 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             1763724300,
             MessageType.IMAGE,
             text="Só pra você ver o defeito",
-            media=MediaRef(mime_type="image/jpeg", caption="Só pra você ver o defeito"),
+            media=MediaRef(mime_type="image/jpeg", sha256=SHA256["baileys_view_once_image.json"], caption="Só pra você ver o defeito"),
             extra=UNAVAILABLE,
         )
     ),
@@ -239,7 +249,8 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             MARIANA,
             1763723400,
             MessageType.CONTACTS,
-            extra={"contacts": [{"name": "Carla Mendes", "phones": ["+55 11 91234-5678"]}]},
+            # The vCard's waid is the phone: the contact's WhatsApp number, in digits.
+            extra={"contacts": [{"name": "Carla Mendes", "phones": ["5511912345678"]}]},
         )
     ),
     "baileys_contacts_array.json": delivered(
@@ -250,8 +261,9 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             MessageType.CONTACTS,
             extra={
                 "contacts": [
-                    {"name": "Ana Lima", "phones": ["+55 21 99887-7665"]},
-                    {"name": "Rafael Costa", "phones": ["+55 31 9911-2233", "+55 31 3222-1100"]},
+                    {"name": "Ana Lima", "phones": ["5521998877665"]},
+                    # A TEL without waid keeps its value as written.
+                    {"name": "Rafael Costa", "phones": ["553199112233", "+55 31 3222-1100"]},
                 ]
             },
         )
@@ -285,7 +297,7 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
         message("93A4B5C6D7E8F90A1B2C3D4E5F607182", MARIANA, 1763724360, MessageType.TEXT, text="Consigo retirar hoje depois das 18h?")
     ),
     "baileys_poll_unknown.json": delivered(
-        message("3AA4B5C6D7E8F90A1B2C", JOAO, 1763724420, MessageType.UNKNOWN, extra={"unsupported_type": "pollCreationMessageV3"})
+        message("3AA4B5C6D7E8F90A1B2C", JOAO, 1763724420, MessageType.UNSUPPORTED, extra={"unsupported_type": "pollCreationMessageV3"})
     ),
     # --- ignored, never rejected ---------------------------------------------------------------------
     "baileys_from_me.json": ignored("from_me"),
@@ -658,7 +670,7 @@ def _expect(type_: MessageType, **fields: Any) -> InboundMessage:
         ),
         (
             {"liveLocationMessage": {"degreesLatitude": "-23.5613", "degreesLongitude": -46.6565, "caption": "Estou chegando"}},
-            _expect(MessageType.LOCATION, extra={"latitude": -23.5613, "longitude": -46.6565, "live": True}),
+            _expect(MessageType.LOCATION, text="Estou chegando", extra={"latitude": -23.5613, "longitude": -46.6565, "live": True}),
         ),
         (
             {"videoMessage": {"mimetype": "video/mp4", "caption": "Olha o bolo", "seconds": 12, "url": "https://mmg.whatsapp.net/v/x.enc"}},
@@ -672,10 +684,10 @@ def _expect(type_: MessageType, **fields: Any) -> InboundMessage:
             {"audioMessage": {"mimetype": "audio/mpeg", "ptt": False, "seconds": 95}},
             _expect(MessageType.AUDIO, media=MediaRef(mime_type="audio/mpeg"), extra=UNAVAILABLE),
         ),
-        # A button reply without its label: the id is kept, no title is invented.
+        # A button reply without its label: the id is the text (never the "can't read" notice).
         (
             {"buttonsResponseMessage": {"selectedButtonId": "horarios"}},
-            _expect(MessageType.INTERACTIVE, extra={"interactive_type": "button_reply", "reply_id": "horarios"}),
+            _expect(MessageType.INTERACTIVE, text="horarios", extra={"interactive_type": "button_reply", "reply_id": "horarios"}),
         ),
         (
             {"extendedTextMessage": {"text": "Olha essa promoção", "contextInfo": {"isForwarded": True, "forwardingScore": 7}}},
@@ -700,9 +712,10 @@ def _expect(type_: MessageType, **fields: Any) -> InboundMessage:
             {"contactMessage": {"displayName": "Sem telefone"}},
             _expect(MessageType.CONTACTS, extra={"contacts": [{"name": "Sem telefone", "phones": []}]}),
         ),
+        # A native-flow reply without params: the body text is what was tapped.
         (
             {"interactiveResponseMessage": {"body": {"text": "Sim"}}},
-            _expect(MessageType.UNKNOWN, extra={"unsupported_type": "interactiveResponseMessage"}),
+            _expect(MessageType.INTERACTIVE, text="Sim", extra={"interactive_type": "nfm_reply"}),
         ),
         ({"imageMessage": "corrompido"}, _expect(MessageType.UNKNOWN, extra={"unsupported_type": "imageMessage"})),
         # senderKeyDistributionMessage rides along with real content; it is not the content.
@@ -758,13 +771,13 @@ def test_wrapper_nesting_is_bounded() -> None:
 
 
 def test_shared_contacts_are_capped() -> None:
-    # Given an address book of 40 cards with 8 numbers each
-    vcard = "BEGIN:VCARD\nFN:Cliente\n" + "".join(f"TEL:+55 11 9000{i:04d}\n" for i in range(8)) + "END:VCARD"
+    # Given an address book of 40 cards with 25 numbers each
+    vcard = "BEGIN:VCARD\nFN:Cliente\n" + "".join(f"TEL:+55 11 9000{i:04d}\n" for i in range(25)) + "END:VCARD"
     inbound = _content({"contactsArrayMessage": {"contacts": [{"displayName": f"Cliente {i}", "vcard": vcard} for i in range(40)]}})
 
-    # When / Then 20 cards of 5 numbers travel (the assistant reads 5 anyway)
+    # When / Then 20 cards of 20 numbers travel (MAX_LIST_ITEMS), and the cut is marked
     cards = inbound.extra["contacts"]
-    assert (len(cards), {len(card["phones"]) for card in cards}) == (20, {5})
+    assert (len(cards), {len(card["phones"]) for card in cards}, inbound.extra["truncated"]) == (20, {20}, True)
 
 
 @pytest.mark.parametrize(
@@ -875,7 +888,7 @@ def test_timestamp_is_the_messages_own_when_plausible(fields: dict[str, Any], ti
         ("baileys_template_button.json", "Confirmar pedido"),
         ("baileys_image_caption.json", "[imagem] Chegou assim 😞"),
         ("baileys_location.json", "[localização] Praça da Liberdade — Funcionários, Belo Horizonte - MG (-19.932013, -43.938022)"),
-        ("baileys_contact.json", "[contato compartilhado] Carla Mendes: +55 11 91234-5678"),
+        ("baileys_contact.json", "[contato compartilhado] Carla Mendes: 5511912345678"),
         ("baileys_reaction.json", None),
         ("baileys_sticker.json", None),
         ("baileys_poll_unknown.json", None),

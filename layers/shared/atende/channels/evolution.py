@@ -1,7 +1,9 @@
 """Evolution API v2 — inbound side: webhook envelope and normalisation.
 
 Evolution relays Baileys (WhatsApp Web) events as ``{event, instance, data, ...}``; ``instance``
-names the channel. Authentication is ``relay_auth``'s job; this module only reads the body.
+names the channel. Authentication is ``relay_auth``'s job; this module only reads the body, and
+of an upsert only the envelope: the Baileys content is read by ``channels.baileys`` (shared with
+Whaticket), plus what Evolution adds next to it (``mediaUrl``, ``base64``, ``speechToText``).
 
 Stdlib only: this module is on the webhook's cold-start path.
 Reference: ../shared/docs/providers.md §2.3-2.5 (envelope, content types, addressing, events).
@@ -9,24 +11,21 @@ Reference: ../shared/docs/providers.md §2.3-2.5 (envelope, content types, addre
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from atende.channels.payload import integer, number, obj, objects, text
+from atende.channels.baileys import normalise_content, referral, reply_context
+from atende.channels.payload import integer, obj, text
 from atende.domain.messages import (
     INLINE_MEDIA_MAX_CHARS,
+    MAX_TEXT_CHARS,
     ContactRef,
     DeliveryStatus,
     InboundMessage,
     MediaRef,
     MessageType,
     Provider,
-    Referral,
-    ReplyContext,
     StatusUpdate,
 )
 from atende.domain.tenants import Channel
@@ -52,39 +51,10 @@ EDIT = "edit"  # edits, deletions and other protocol messages
 _PHONE_SERVER = "s.whatsapp.net"
 _LID_SERVER = "lid"
 
-# Keys Evolution adds next to the content (or that carry no content) inside ``data.message``.
-# Edits, deletions, disappearing-message settings, poll votes, pins: protocol traffic, not
-# something the customer asked (Evolution routes most edits to messages.edited, not all).
-_NOT_A_MESSAGE = frozenset(
-    {"protocolMessage", "editedMessage", "pollUpdateMessage", "keepInChatMessage", "pinInChatMessage", "encReactionMessage"}
-)
-_NOT_CONTENT = frozenset({"messageContextInfo", "base64", "mediaUrl", "speechToText", "senderKeyDistributionMessage"})
-# Envelopes around the real content, each as ``{"message": {<content>}}``. Evolution flattens
-# documentWithCaptionMessage at the top level, but not inside the other wrappers.
-_WRAPPERS = frozenset(
-    {
-        "ephemeralMessage",
-        "viewOnceMessage",
-        "viewOnceMessageV2",
-        "viewOnceMessageV2Extension",
-        "documentWithCaptionMessage",
-        "lottieStickerMessage",
-    }
-)
-_MAX_WRAPPING = 4  # deeper nesting is not something WhatsApp sends: treat it as junk
-_MEDIA_TYPES = {
-    "imageMessage": MessageType.IMAGE,
-    "audioMessage": MessageType.AUDIO,
-    "videoMessage": MessageType.VIDEO,
-    "ptvMessage": MessageType.VIDEO,  # round "video note"
-    "documentMessage": MessageType.DOCUMENT,
-    "stickerMessage": MessageType.STICKER,
-}
-_POLL_TYPES = frozenset({"pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3", "pollCreationMessageV4"})
-# WhatsApp labels a message "forwarded many times" once it went through five or more chats. [uncertain]
-_FREQUENTLY_FORWARDED_SCORE = 5
-# ExternalAdReplyInfo.MediaType, which may serialise as its number.
-_AD_MEDIA_TYPES = {1: "image", 2: "video"}
+# Evolution's OpenAI integration puts a voice note's transcript next to the content, as
+# ``"[audio] " + transcript`` (a failed transcription reads "[audio] undefined").
+_SPEECH_PREFIX = "[audio]"
+_NO_TRANSCRIPT = frozenset({"", "undefined", "null"})
 
 # messages.update statuses (Evolution's renderStatus names; numbers from servers that send raw ones).
 _STATUS_NAMES = {0: "ERROR", 1: "PENDING", 2: "SERVER_ACK", 3: "DELIVERY_ACK", 4: "READ", 5: "PLAYED"}
@@ -267,21 +237,20 @@ def _parse_upsert(item: Any, channel: Channel, contact_id: ContactIdFactory) -> 
     # messageTimestamp (seconds), never date_time: that one is the server's local time marked Z.
     timestamp = integer(item.get("messageTimestamp"))
     message = obj(item.get("message"))
-    found = _find_content(message, text(item.get("messageType")))
-    if not message_id or timestamp is None or timestamp <= 0 or found is None:
+    content = normalise_content(message, hint=text(item.get("messageType")))
+    if not message_id or timestamp is None or timestamp <= 0 or content is None:
         return JUNK
-    kind, body = found
-    if kind in _NOT_A_MESSAGE:
+    if content.is_protocol:
         return EDIT
-    mtype, body_text, media, extra = _content(kind, body, message_id, text(message.get("mediaUrl")))
-    inline = text(message.get("base64")) if media is not None else None
-    if media is not None and inline is not None:
-        if len(inline) <= INLINE_MEDIA_MAX_CHARS:
-            media = replace(media, inline_base64=inline)  # the processor skips getBase64FromMediaMessage
-        else:
-            # Too large for a queue message: the processor fetches it from Evolution instead.
-            extra["inline_media"] = True
-    context_infos = (obj(obj(body).get("contextInfo")), obj(item.get("contextInfo")))
+    media, extra = content.media, dict(content.extra)
+    if content.is_media:
+        media, extra = _evolution_media(media or MediaRef(), message_id, message, extra)
+    if content.type is MessageType.AUDIO:
+        transcript = _speech_to_text(message.get("speechToText")) or _speech_to_text(item.get("speechToText"))
+        if transcript is not None:
+            extra["speech_to_text"] = transcript  # the processor uses it instead of transcribing
+    # Evolution moves the contextInfo of a text it rewrote to conversation up to data.contextInfo.
+    data_info = item.get("contextInfo")
     return InboundMessage(
         tenant_id=channel.tenant_id,
         channel_id=channel.channel_id,
@@ -289,180 +258,35 @@ def _parse_upsert(item: Any, channel: Channel, contact_id: ContactIdFactory) -> 
         provider_message_id=message_id,
         contact=contact,
         timestamp=timestamp,
-        type=mtype,
-        text=body_text,
+        type=content.type,
+        text=content.text,
         media=media,
-        context=_reply_context(context_infos),
-        referral=_referral(context_infos),
-        extra={k: v for k, v in extra.items() if v is not None},
+        context=content.context or reply_context(data_info),
+        referral=content.referral or referral(data_info),
+        extra=extra,
     )
 
 
-def _find_content(message: dict[str, Any], hint: str | None) -> tuple[str, Any] | None:
-    """(content type, content) with wrappers removed; ``hint`` = Evolution's messageType."""
-    for _ in range(_MAX_WRAPPING + 1):
-        if hint and hint not in _NOT_CONTENT and message.get(hint) is not None:
-            kind: str | None = hint
+def _evolution_media(media: MediaRef, message_id: str, message: dict[str, Any], extra: dict[str, Any]) -> tuple[MediaRef, dict[str, Any]]:
+    """Where Evolution's copy of the file is: its id, its S3 URL, or the bytes themselves."""
+    # getBase64FromMediaMessage takes message.key.id; mediaUrl only when Evolution stores media in S3.
+    media = replace(media, media_id=message_id, url=text(message.get("mediaUrl")))
+    inline = text(message.get("base64"))
+    if inline is not None:
+        if len(inline) <= INLINE_MEDIA_MAX_CHARS:
+            media = replace(media, inline_base64=inline)  # the processor skips getBase64FromMediaMessage
         else:
-            kind = next((k for k, v in message.items() if k not in _NOT_CONTENT and v is not None), None)
-        if kind is None:
-            return None
-        if kind not in _WRAPPERS:
-            return kind, message[kind]
-        message, hint = obj(obj(message[kind]).get("message")), None
-    return None
+            # Too large for a queue message: the processor fetches it from Evolution instead.
+            extra["inline_media"] = True
+    return media, extra
 
 
-_Content = tuple[MessageType, str | None, MediaRef | None, dict[str, Any]]  # type, text, media, extra
-
-
-def _content(kind: str, raw: Any, message_id: str, media_url: str | None) -> _Content:
-    if kind == "conversation":
-        return MessageType.TEXT, text(raw), None, {}
-    body = obj(raw)
-    if kind == "extendedTextMessage":
-        return MessageType.TEXT, text(body.get("text")), None, {}
-    if kind in _MEDIA_TYPES:
-        mtype = _MEDIA_TYPES[kind]
-        media = MediaRef(
-            media_id=message_id,  # what getBase64FromMediaMessage takes (message.key.id)
-            mime_type=text(body.get("mimetype")),
-            sha256=_sha256_hex(body.get("fileSha256")),
-            caption=text(body.get("caption")),
-            filename=(text(body.get("fileName")) or text(body.get("title"))) if mtype is MessageType.DOCUMENT else None,
-            voice=kind == "audioMessage" and body.get("ptt") is True,
-            animated=kind == "stickerMessage" and body.get("isAnimated") is True,
-            url=media_url,  # only when Evolution stores media in its S3
-        )
-        return mtype, media.caption, media, {}
-    if kind in ("locationMessage", "liveLocationMessage"):
-        extra: dict[str, Any] = {
-            "latitude": _coordinate(body.get("degreesLatitude")),
-            "longitude": _coordinate(body.get("degreesLongitude")),
-            "name": text(body.get("name")),
-            "address": text(body.get("address")),
-            "url": text(body.get("url")),
-        }
-        if kind == "liveLocationMessage":
-            extra["live"] = True
-            return MessageType.LOCATION, text(body.get("caption")), None, extra
-        return MessageType.LOCATION, None, None, extra
-    if kind == "contactMessage":
-        return MessageType.CONTACTS, None, None, {"contacts": [_card(body)]}
-    if kind == "contactsArrayMessage":
-        return MessageType.CONTACTS, None, None, {"contacts": [_card(c) for c in objects(body.get("contacts"))]}
-    if kind == "reactionMessage":
-        target = text(obj(body.get("key")).get("id"))
-        return MessageType.REACTION, None, None, {"target_message_id": target, "emoji": text(body.get("text")) or ""}
-    if kind == "buttonsResponseMessage":
-        extra = {"interactive_type": "button_reply", "reply_id": text(body.get("selectedButtonId"))}
-        return MessageType.INTERACTIVE, text(body.get("selectedDisplayText")), None, extra
-    if kind == "listResponseMessage":
-        extra = {
-            "interactive_type": "list_reply",
-            "reply_id": text(obj(body.get("singleSelectReply")).get("selectedRowId")),
-            "description": text(body.get("description")),
-        }
-        return MessageType.INTERACTIVE, text(body.get("title")), None, extra
-    if kind == "templateButtonReplyMessage":
-        return MessageType.BUTTON, text(body.get("selectedDisplayText")), None, {"payload": text(body.get("selectedId"))}
-    if kind == "interactiveResponseMessage":
-        reply_id = _native_flow_id(obj(body.get("nativeFlowResponseMessage")).get("paramsJson"))
-        extra = {"interactive_type": "nfm_reply", "reply_id": reply_id}
-        return MessageType.INTERACTIVE, text(obj(body.get("body")).get("text")), None, extra
-    if kind in _POLL_TYPES:
-        return MessageType.UNSUPPORTED, None, None, {"unsupported_type": kind}
-    return MessageType.UNKNOWN, None, None, {"unsupported_type": kind}
-
-
-def _coordinate(value: Any) -> float | None:
-    try:
-        return number(value)
-    except OverflowError:  # a JSON integer too large for a float (e.g. 10**400)
+def _speech_to_text(value: Any) -> str | None:
+    transcript = text(value)
+    if transcript is None:
         return None
-
-
-def _sha256_hex(value: Any) -> str | None:
-    # A base64 string on most versions; an index-keyed byte object on others (ignored).
-    if not isinstance(value, str):
-        return None
-    try:
-        digest = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return digest.hex() if len(digest) == 32 else None
-
-
-def _card(contact: dict[str, Any]) -> dict[str, Any]:
-    """One shared contact as ``{"name", "phones"}``; phones read from the vCard's TEL lines."""
-    vcard = text(contact.get("vcard")) or ""
-    phones: list[str] = []
-    full_name = None
-    for line in vcard.splitlines():
-        prop, colon, value = line.partition(":")
-        if not colon:
-            continue
-        name = prop.split(";", 1)[0].rsplit(".", 1)[-1].strip().upper()  # "item1.TEL;waid=…" → "TEL"
-        value = value.strip()
-        if name == "TEL" and value:
-            phones.append(value)
-        elif name == "FN" and value:
-            full_name = value
-    return {"name": text(contact.get("displayName")) or full_name or "", "phones": phones}
-
-
-def _native_flow_id(params_json: Any) -> str | None:
-    raw = text(params_json)
-    if raw is None:
-        return None
-    try:
-        params = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    reply_id = params.get("id") if isinstance(params, dict) else None
-    if isinstance(reply_id, int) and not isinstance(reply_id, bool):
-        return str(reply_id)
-    return text(reply_id)
-
-
-def _reply_context(infos: Iterable[dict[str, Any]]) -> ReplyContext | None:
-    # On the content object (raw Baileys, Evolution for non-text types) or moved to
-    # data.contextInfo (Evolution when it rewrites extendedTextMessage to conversation).
-    for info in infos:
-        message_id = text(info.get("stanzaId"))
-        forwarded = info.get("isForwarded") is True
-        if message_id or forwarded:
-            score = integer(info.get("forwardingScore")) or 0
-            return ReplyContext(
-                message_id=message_id,
-                from_id=_jid_user(info.get("participant"), _PHONE_SERVER) if message_id else None,
-                forwarded=forwarded,
-                frequently_forwarded=score >= _FREQUENTLY_FORWARDED_SCORE,
-            )
-    return None
-
-
-def _referral(infos: Iterable[dict[str, Any]]) -> Referral | None:
-    """Click-to-WhatsApp ad attribution (``contextInfo.externalAdReply``) on the first message."""
-    for info in infos:
-        ad = obj(info.get("externalAdReply"))
-        referral = Referral(
-            source_type=text(ad.get("sourceType")),
-            source_id=text(ad.get("sourceId")),
-            source_url=text(ad.get("sourceUrl")),
-            headline=text(ad.get("title")),
-            body=text(ad.get("body")),
-            media_type=_ad_media_type(ad.get("mediaType")),
-            ctwa_clid=text(ad.get("ctwaClid")),
-        )
-        if referral != Referral():
-            return referral
-    return None
-
-
-def _ad_media_type(value: Any) -> str | None:
-    name = _AD_MEDIA_TYPES.get(value) if isinstance(value, int) and not isinstance(value, bool) else text(value)
-    return name.lower() if name and name.upper() != "NONE" else None
+    transcript = transcript.removeprefix(_SPEECH_PREFIX).strip()
+    return None if transcript in _NO_TRANSCRIPT else transcript[:MAX_TEXT_CHARS]
 
 
 # --- messages.update -------------------------------------------------------------------------

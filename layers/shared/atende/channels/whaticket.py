@@ -12,22 +12,24 @@ Whaticket SaaS forks POST one message per request and never retry. Accepted shap
 * tolerant fork variants: ``{...raw, "normalized": {...}}``, extra ``ticket``/``contact`` objects, a
   ``body`` string, and Whazing's ``{messageId, messageBody, timestamp, mediaType, ticket, contact{phoneNumber, lid}}``.
 
-Whaticket sends replies by phone number, so the sender is always resolved to digits (never a JID),
-and media is never downloadable: relays carry only Baileys metadata whose ``url``/``mediaKey``
-point at WhatsApp's encrypted CDN, so they are deliberately not copied.
+The Baileys content itself is read by ``channels.baileys`` (shared with Evolution); this module
+reads the envelope around it. Whaticket sends replies by phone number, so the sender is always
+resolved to digits (never a JID), and media is never downloadable: relays carry only Baileys
+metadata whose ``url``/``mediaKey`` point at WhatsApp's encrypted CDN, which the content reader
+never copies (``extra["media_unavailable"]`` says so).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from atende.channels.payload import integer, number, obj, objects, text
-from atende.domain.messages import ContactRef, InboundMessage, MediaRef, MessageType, Provider, ReplyContext
+from atende.channels.baileys import BaileysContent, normalise_content
+from atende.channels.payload import integer, number, obj, text
+from atende.domain.messages import ContactRef, InboundMessage, MediaRef, MessageType, Provider
 from atende.domain.tenants import Channel
 from atende.errors import MalformedPayload, SenderUnresolvable
 
@@ -49,31 +51,6 @@ _MAX_ID_LENGTH = 128  # WhatsApp ids are 16-32 chars; anything huge is junk, not
 _MIN_TIMESTAMP = 1_230_768_000
 _MAX_FUTURE_SKEW = 300  # seconds; the same tolerance as the delivery's own timestamp check
 _MILLISECONDS = 10**11  # a seconds timestamp this large is year 5138: it was sent in milliseconds
-_MAX_WRAPPER_DEPTH = 4  # ephemeral → viewOnce → documentWithCaption is 3; deeper is junk
-# A shared address book is summarised for the assistant (domain.content shows 5); the cap keeps
-# a huge contactsArrayMessage from outgrowing the queue message.
-_MAX_CONTACTS = 20
-_MAX_PHONES = 5
-
-# Containers whose ``.message`` holds the real content (Baileys ``normalizeMessageContent``).
-_WRAPPERS = frozenset(
-    {
-        "ephemeralMessage",
-        "viewOnceMessage",
-        "viewOnceMessageV2",
-        "viewOnceMessageV2Extension",
-        "documentWithCaptionMessage",
-        "editedMessage",  # wraps the protocolMessage of an edit: ignored below
-    }
-)
-_MEDIA = {
-    "imageMessage": MessageType.IMAGE,
-    "videoMessage": MessageType.VIDEO,
-    "ptvMessage": MessageType.VIDEO,  # round "video note"
-    "audioMessage": MessageType.AUDIO,
-    "documentMessage": MessageType.DOCUMENT,
-    "stickerMessage": MessageType.STICKER,
-}
 # Whazing's ``mediaType``: Baileys content names with or without the "Message" suffix, or the
 # whatsapp-web.js names ("chat", "ptt") of the forks built on it.
 _WHAZING_TEXT = frozenset({"chat", "conversation", "extendedText", "text"})
@@ -93,15 +70,6 @@ _WHAZING_MEDIA = {
 class WhaticketDelivery:
     messages: list[InboundMessage] = field(default_factory=list)  # 0 or 1: one message per request
     ignored: dict[str, int] = field(default_factory=dict)  # reason -> count (IGNORED_* above)
-
-
-@dataclass(slots=True)
-class _Content:
-    type: MessageType
-    text: str | None = None
-    media: MediaRef | None = None
-    context: ReplyContext | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_whaticket_webhook(doc: dict[str, Any], channel: Channel, contact_id: ContactIdFactory, *, received_at: int) -> WhaticketDelivery:
@@ -146,6 +114,7 @@ def parse_whaticket_webhook(doc: dict[str, Any], channel: Channel, contact_id: C
         text=content.text,
         media=content.media,
         context=content.context,
+        referral=content.referral,
         extra=content.extra,
     )
     return WhaticketDelivery(messages=[message])
@@ -258,7 +227,7 @@ def _message_id(doc: dict[str, Any], key: dict[str, Any], normalized: dict[str, 
     return None
 
 
-def _hash_id(wa_id: str, content: _Content, timestamp: int) -> str:
+def _hash_id(wa_id: str, content: BaileysContent, timestamp: int) -> str:
     """A stable id for relays that drop ``key.id``.
 
     Whaticket forks never retry, but relays in front of them (n8n, proxies) may post the same
@@ -293,13 +262,13 @@ def _timestamp(doc: dict[str, Any], received_at: int) -> int:
 # --- content ---------------------------------------------------------------------------------------
 
 
-def _content(doc: dict[str, Any], normalized: dict[str, Any]) -> _Content | str:
+def _content(doc: dict[str, Any], normalized: dict[str, Any]) -> BaileysContent | str:
     """What the customer sent, or an ignore reason. MalformedPayload when there is nothing at all."""
     message = doc.get("message")
     if isinstance(message, dict) and message:
         return _baileys_content(message)
     if isinstance(message, str) and message.strip():
-        return _Content(MessageType.TEXT, text=text(message))
+        return BaileysContent("conversation", MessageType.TEXT, text=text(message))
     if doc.get("isDeleted") is True or doc.get("edited") is True:
         return IGNORED_EDIT  # Whazing re-posts edited and deleted messages
     body = text(doc.get("body")) or text(doc.get("messageBody")) or text(normalized.get("body"))
@@ -307,172 +276,41 @@ def _content(doc: dict[str, Any], normalized: dict[str, Any]) -> _Content | str:
     if media_type is not None and (body is not None or media_type not in _WHAZING_TEXT):
         return _whazing_content(media_type, body)
     if body is not None:
-        return _Content(MessageType.TEXT, text=body)
+        return BaileysContent("conversation", MessageType.TEXT, text=body)
     if message is None and integer(doc.get("messageStubType")) is not None:
         return IGNORED_STUB
     raise MalformedPayload("payload carries no message")
 
 
-def _content_key(message: dict[str, Any]) -> str | None:
-    # Baileys ``getContentType``: the first "conversation" or "…Message" field, skipping the
-    # group key-distribution field that rides along with real content.
-    for name, value in message.items():
-        if value is None:
-            continue
-        if name == "conversation" or ("Message" in name and name != "senderKeyDistributionMessage"):
-            return name
-    return None
-
-
-def _baileys_content(message: dict[str, Any]) -> _Content | str:
-    name = _content_key(message)
-    depth = 0
-    while name in _WRAPPERS and depth < _MAX_WRAPPER_DEPTH:
-        inner = obj(message[name]).get("message")
-        if not isinstance(inner, dict):
-            break
-        message, name, depth = inner, _content_key(inner), depth + 1
-    if name is None:
+def _baileys_content(message: dict[str, Any]) -> BaileysContent | str:
+    content = normalise_content(message)
+    if content is None:
         raise MalformedPayload("message has no content")
-    if name == "protocolMessage":
+    if content.is_protocol:
         return IGNORED_EDIT
-    body = message[name]
-    if name == "conversation":
-        return _Content(MessageType.TEXT, text=text(body))
-    if not isinstance(body, dict):
-        return _Content(MessageType.UNKNOWN, extra={"unsupported_type": name})
-    context = _reply_context(body.get("contextInfo"))
-    if name == "extendedTextMessage":
-        return _Content(MessageType.TEXT, text=text(body.get("text")), context=context)
-    if name in _MEDIA:
-        return _media_content(name, body, context)
-    if name == "buttonsResponseMessage":
-        extra = {"interactive_type": "button_reply", "reply_id": text(body.get("selectedButtonId"))}
-        return _Content(MessageType.INTERACTIVE, text=text(body.get("selectedDisplayText")), context=context, extra=_present(extra))
-    if name == "listResponseMessage":
-        row = obj(body.get("singleSelectReply"))
-        extra = {"interactive_type": "list_reply", "reply_id": text(row.get("selectedRowId")), "description": text(body.get("description"))}
-        return _Content(MessageType.INTERACTIVE, text=text(body.get("title")), context=context, extra=_present(extra))
-    if name == "templateButtonReplyMessage":
-        extra = {"payload": text(body.get("selectedId"))}
-        return _Content(MessageType.BUTTON, text=text(body.get("selectedDisplayText")), context=context, extra=_present(extra))
-    if name == "reactionMessage":
-        target = text(obj(body.get("key")).get("id"))
-        return _Content(MessageType.REACTION, extra=_present({"target_message_id": target, "emoji": text(body.get("text")) or ""}))
-    if name in ("locationMessage", "liveLocationMessage"):
-        return _Content(MessageType.LOCATION, context=context, extra=_location(body, live=name == "liveLocationMessage"))
-    if name == "contactMessage":
-        return _Content(MessageType.CONTACTS, context=context, extra={"contacts": [_contact_card(body)]})
-    if name == "contactsArrayMessage":
-        cards = [_contact_card(card) for card in objects(body.get("contacts"))[:_MAX_CONTACTS]]
-        return _Content(MessageType.CONTACTS, context=context, extra={"contacts": cards})
-    return _Content(MessageType.UNKNOWN, context=context, extra={"unsupported_type": name})
+    if content.is_media:
+        # Only WhatsApp's encrypted CDN locators travel in a relay: nothing to download.
+        return replace(content, extra={**content.extra, "media_unavailable": True})
+    return content
 
 
-def _media_content(name: str, body: dict[str, Any], context: ReplyContext | None) -> _Content:
-    mtype = _MEDIA[name]
-    caption = text(body.get("caption")) if mtype in (MessageType.IMAGE, MessageType.VIDEO, MessageType.DOCUMENT) else None
-    media = MediaRef(
-        mime_type=text(body.get("mimetype")),
-        caption=caption,
-        filename=text(body.get("fileName")) if mtype is MessageType.DOCUMENT else None,
-        voice=mtype is MessageType.AUDIO and body.get("ptt") is True,
-        animated=mtype is MessageType.STICKER and body.get("isAnimated") is True,
-    )
-    return _Content(mtype, text=caption, media=_or_none(media), context=context, extra={"media_unavailable": True})
-
-
-def _whazing_content(media_type: str, body: str | None) -> _Content:
+def _whazing_content(media_type: str, body: str | None) -> BaileysContent:
     # Whaticket-family forks store a placeholder as the body of audio ("Áudio") and stickers
     # ("sticker"), the caption of images and videos, and the title (file name) of documents.
     kind = media_type.removesuffix("Message")
     if kind in _WHAZING_TEXT:
-        return _Content(MessageType.TEXT, text=body)
+        return BaileysContent("conversation", MessageType.TEXT, text=body)
     mtype = _WHAZING_MEDIA.get(kind)
     if mtype is None:
-        return _Content(MessageType.UNKNOWN, extra={"unsupported_type": media_type})
+        return BaileysContent(media_type, MessageType.UNKNOWN, extra={"unsupported_type": media_type})
     caption = body if mtype in (MessageType.IMAGE, MessageType.VIDEO) else None
     media = MediaRef(
         caption=caption,
         filename=body if mtype is MessageType.DOCUMENT else None,
         voice=kind == "ptt",
     )
-    return _Content(mtype, text=caption, media=_or_none(media), extra={"media_unavailable": True})
-
-
-def _or_none(media: MediaRef) -> MediaRef | None:
-    # The queue envelope leaves empty fields out, so an empty MediaRef would come back as None:
-    # make it None here and the message is the same before and after the queue.
-    return None if media == MediaRef() else media
-
-
-def _reply_context(raw: Any) -> ReplyContext | None:
-    info = obj(raw)
-    participant = info.get("participant")
-    score = integer(info.get("forwardingScore")) or 0
-    context = ReplyContext(
-        message_id=text(info.get("stanzaId")),
-        from_id=_phone_digits(participant, jid_only=True) if participant else None,
-        forwarded=info.get("isForwarded") is True or score > 0,
-        frequently_forwarded=score >= 5,  # WhatsApp labels "forwarded many times" from the 5th hop
-    )
-    return context if context != ReplyContext() else None
-
-
-def _location(body: dict[str, Any], *, live: bool) -> dict[str, Any]:
-    extra = {
-        "latitude": number(body.get("degreesLatitude")),
-        "longitude": number(body.get("degreesLongitude")),
-        "name": text(body.get("name")),
-        "address": text(body.get("address")),
-        "url": text(body.get("url")),
-        "live": True if live else None,
-    }
-    return _present(extra)
-
-
-def _contact_card(card: dict[str, Any]) -> dict[str, Any]:
-    vcard = text(card.get("vcard")) or ""
-    full_name, phones = _parse_vcard(vcard)
-    return {"name": text(card.get("displayName")) or full_name or "", "phones": phones[:_MAX_PHONES]}
-
-
-_VCARD_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def _parse_vcard(vcard: str) -> tuple[str | None, list[str]]:
-    """FN and the TEL values of a vCard, as written ("+55 11 91234-5678").
-
-    WhatsApp writes ``item1.TEL;waid=5511912345678:+55 11 91234-5678``: the property may carry a
-    group prefix and parameters; the value is what the customer shared. A TEL without a value
-    falls back to its ``waid`` parameter.
-    """
-    unfolded: list[str] = []
-    for line in _VCARD_LINE_BREAK.split(vcard):
-        if line[:1] in (" ", "\t") and unfolded:
-            unfolded[-1] += line[1:]  # RFC 6350 §3.2 line folding
-        else:
-            unfolded.append(line)
-    full_name: str | None = None
-    phones: list[str] = []
-    for line in unfolded:
-        head, sep, value = line.partition(":")
-        if not sep:
-            continue
-        prop, *params = head.split(";")
-        prop = prop.rsplit(".", 1)[-1].strip().upper()
-        value = value.strip()
-        if prop == "FN" and value and full_name is None:
-            full_name = value
-        elif prop == "TEL":
-            phone = value.removeprefix("tel:") or next((p.split("=", 1)[1] for p in params if p.lower().startswith("waid=")), "")
-            if phone:
-                phones.append(phone)
-    return full_name, phones
-
-
-def _present(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
+    # An empty MediaRef would come back from the queue as None: make it None here.
+    return BaileysContent(media_type, mtype, text=caption, media=None if media == MediaRef() else media, extra={"media_unavailable": True})
 
 
 def _truthy(value: Any) -> bool:
