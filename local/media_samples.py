@@ -1,7 +1,8 @@
 """Media made in code (tests, the demo, the bench): no binary fixtures, every byte explained here.
 
-WAV through the stdlib ``wave`` module, PNG and Ogg Opus written chunk by chunk (zlib/struct, with
-their real checksums), PDFs through fpdf2 (a dev-only dependency). Pillow is not used.
+WAV through the stdlib ``wave`` module, PNG and Ogg (Opus, Vorbis) written chunk by chunk (zlib/struct,
+with their real checksums), MP3 frames, M4A boxes, FLAC and AMR headers by struct, PDFs through fpdf2
+(a dev-only dependency). Pillow is not used. Every audio sample is one mutagen reads.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import struct
 import wave
 import zlib
+from collections.abc import Callable
 
 from atende.media import MediaBlob
 from atende.media.local_media import BILL_MARKER_KEYWORD
@@ -32,26 +34,42 @@ def wav_tone(*, seconds: float = 1.0, frequency: float = 440.0, rate: int = 16_0
     return out.getvalue()
 
 
-def _ogg_crc(data: bytes) -> int:
-    """Ogg's CRC-32: polynomial 0x04C11DB7, not reflected, initial value 0 (RFC 3533)."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
-            crc &= 0xFFFFFFFF
-    return crc
+# Each byte with its bits in reverse order (bit 0 ↔ bit 7).
+_BIT_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def ogg_crc(data: bytes) -> int:
+    """Ogg's CRC-32: polynomial 0x04C11DB7, not reflected, initial value 0, no final XOR (RFC 3533).
+
+    zlib computes the reflected CRC of the same polynomial, so it runs over the bit-reversed bytes and
+    its result is reversed back: C speed, where a bit-by-bit loop takes seconds per megabyte. A start
+    value of 0xFFFFFFFF cancels zlib's initial inversion; the final XOR undoes its closing one."""
+    reflected = zlib.crc32(data.translate(_BIT_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{reflected:032b}"[::-1], 2)
 
 
 def _ogg_page(packets: list[bytes], *, granule: int, serial: int, sequence: int, flags: int) -> bytes:
     lacing = b"".join(bytes([255] * (len(p) // 255) + [len(p) % 255]) for p in packets)
     header = struct.pack("<4sBBqIIIB", b"OggS", 0, flags, granule, serial, sequence, 0, len(lacing))
     page = header + lacing + b"".join(packets)
-    return page[:22] + struct.pack("<I", _ogg_crc(page)) + page[26:]
+    return page[:22] + struct.pack("<I", ogg_crc(page)) + page[26:]
 
 
 OPUS_PRE_SKIP = 312  # what libopus writes at 48 kHz
 OPUS_SILENT_FRAME = b"\xf8\xff\xfe"  # TOC 0xF8: CELT fullband, 20 ms, mono, one frame
+
+
+def _ogg_stream(headers: list[bytes], second: list[bytes], *, seconds: int, granule: Callable[[int], int], serial: int) -> bytes:
+    """The first header alone on a beginning-of-stream page, the other headers on the next page,
+    then one page of audio packets per second, the last page flagged end-of-stream."""
+    pages = [
+        _ogg_page(headers[:1], granule=0, serial=serial, sequence=0, flags=0x02),
+        _ogg_page(headers[1:], granule=0, serial=serial, sequence=1, flags=0x00),
+    ]
+    for n in range(1, seconds + 1):
+        flags = 0x04 if n == seconds else 0x00
+        pages.append(_ogg_page(second, granule=granule(n), serial=serial, sequence=1 + n, flags=flags))
+    return b"".join(pages)
 
 
 def ogg_opus_voice_note(*, seconds: int, serial: int = 0x5A1E_0C0D, frame: bytes = OPUS_SILENT_FRAME) -> bytes:
@@ -60,35 +78,83 @@ def ogg_opus_voice_note(*, seconds: int, serial: int = 0x5A1E_0C0D, frame: bytes
     head = b"OpusHead" + struct.pack("<BBHIhB", 1, 1, OPUS_PRE_SKIP, 16_000, 0, 0)
     vendor = b"WhatsApp"
     tags = b"OpusTags" + struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", 0)
-    pages = [
-        _ogg_page([head], granule=0, serial=serial, sequence=0, flags=0x02),
-        _ogg_page([tags], granule=0, serial=serial, sequence=1, flags=0x00),
-    ]
-    for second in range(1, seconds + 1):
-        pages.append(
-            _ogg_page(
-                [frame] * 50,
-                granule=OPUS_PRE_SKIP + second * 48_000,
-                serial=serial,
-                sequence=1 + second,
-                flags=0x04 if second == seconds else 0x00,
-            )
-        )
-    return b"".join(pages)
+    # Opus granule positions count 48 kHz samples whatever the input rate, pre-skip included.
+    return _ogg_stream([head, tags], [frame] * 50, seconds=seconds, granule=lambda n: OPUS_PRE_SKIP + n * 48_000, serial=serial)
+
+
+def ogg_vorbis(*, seconds: int, rate: int = 44_100, serial: int = 0x0B15_0001) -> bytes:
+    """An Ogg Vorbis stream's identification and comment headers (Vorbis I §4.2), then one page per
+    second whose granule position counts the samples so far. Enough to probe, not to decode: the
+    setup header (codebooks) is left out and each second carries a one-byte placeholder packet."""
+    # version 0, mono, rate, bitrate max/nominal/min (0 = unset; 96 kbit/s nominal), blocksizes 2^8 and 2^11, framing bit
+    identification = b"\x01vorbis" + struct.pack("<IBIiiiBB", 0, 1, rate, 0, 96_000, 0, 0xB8, 1)
+    vendor = b"Xiph.Org libVorbis I 20200704"
+    comment = b"\x03vorbis" + struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", 0) + b"\x01"
+    return _ogg_stream([identification, comment], [b"\x00"], seconds=seconds, granule=lambda n: n * rate, serial=serial)
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", 8 + len(payload)) + kind + payload
 
 
+def _full_box(kind: bytes, version: int, payload: bytes) -> bytes:
+    return _box(kind, bytes([version, 0, 0, 0]) + payload)  # version, then 24 bits of flags
+
+
+_MP4_MATRIX = struct.pack(">9I", 0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000)  # identity
+
+
 def mp4_audio(*, seconds: float, timescale: int = 44_100, version: int = 0) -> bytes:
-    """An M4A's boxes: ftyp, moov with a movie header (``mvhd``) of this duration, an empty mdat."""
+    """An M4A as iTunes/ffmpeg lay it out (ISO/IEC 14496-12, -14): ftyp; moov with the movie header
+    (``mvhd``) and one AAC-LC sound track whose media header (``mdhd``) has this duration, its sample
+    table empty; an empty mdat. ``version`` 1 writes the 64-bit headers long files need."""
     ticks = round(seconds * timescale)
-    if version == 0:
-        mvhd = bytes([0, 0, 0, 0]) + struct.pack(">IIII", 0, 0, timescale, ticks) + bytes(80)
-    else:
-        mvhd = bytes([1, 0, 0, 0]) + struct.pack(">QQIQ", 0, 0, timescale, ticks) + bytes(80)
-    return _box(b"ftyp", b"M4A \x00\x00\x02\x00M4A mp42isom") + _box(b"moov", _box(b"mvhd", mvhd)) + _box(b"mdat", b"")
+
+    def times(track_id: int | None) -> bytes:  # creation, modification, [track id, reserved,] timescale/duration
+        if version == 0:
+            return struct.pack(">II", 0, 0) + (struct.pack(">II", track_id, 0) if track_id else b"")
+        return struct.pack(">QQ", 0, 0) + (struct.pack(">II", track_id, 0) if track_id else b"")
+
+    duration = struct.pack(">I", ticks) if version == 0 else struct.pack(">Q", ticks)
+    # rate 1.0, volume 1.0, reserved, matrix, pre-defined, next track id
+    mvhd = _full_box(
+        b"mvhd",
+        version,
+        times(None)
+        + struct.pack(">I", timescale)
+        + duration
+        + struct.pack(">IH10x", 0x0001_0000, 0x0100)
+        + _MP4_MATRIX
+        + bytes(24)
+        + struct.pack(">I", 2),
+    )
+    # flags 7 = enabled, in movie, in preview; then layer, group, volume 1.0, reserved, matrix, width, height
+    tkhd = _box(
+        b"tkhd",
+        bytes([version, 0, 0, 7]) + times(1) + duration + struct.pack(">8xhhH2x", 0, 0, 0x0100) + _MP4_MATRIX + struct.pack(">II", 0, 0),
+    )
+    mdhd = _full_box(b"mdhd", version, times(None) + struct.pack(">I", timescale) + duration + struct.pack(">HH", 0x55C4, 0))  # "und"
+    hdlr = _full_box(b"hdlr", 0, struct.pack(">I4s12x", 0, b"soun") + b"SoundHandler\x00")
+    # ES descriptor → decoder config (MPEG-4 audio 0x40, audio stream 0x15, 128 kbit/s) → AudioSpecificConfig
+    # 0x1210 = AAC-LC, 44.1 kHz, stereo; then the SL config (predefined 2, for MP4 files).
+    decoder = bytes([0x04, 17, 0x40, 0x15]) + struct.pack(">I", 0)[1:] + struct.pack(">II", 128_000, 128_000)
+    decoder += bytes([0x05, 2, 0x12, 0x10])
+    es = bytes([0x03, 3 + len(decoder) + 3]) + struct.pack(">HB", 1, 0) + decoder + bytes([0x06, 1, 0x02])
+    esds = _full_box(b"esds", 0, es)
+    # Audio sample entry: reserved, data reference 1, reserved, 2 channels, 16 bits, 44.1 kHz in 16.16
+    mp4a = _box(b"mp4a", struct.pack(">6xH8xHH4xI", 1, 2, 16, 44_100 << 16) + esds)
+    stbl = _box(
+        b"stbl",
+        _full_box(b"stsd", 0, struct.pack(">I", 1) + mp4a)
+        + _full_box(b"stts", 0, struct.pack(">I", 0))
+        + _full_box(b"stsc", 0, struct.pack(">I", 0))
+        + _full_box(b"stsz", 0, struct.pack(">II", 0, 0))
+        + _full_box(b"stco", 0, struct.pack(">I", 0)),
+    )
+    dinf = _box(b"dinf", _full_box(b"dref", 0, struct.pack(">I", 1) + _box(b"url ", bytes([0, 0, 0, 1]))))  # data in this file
+    minf = _box(b"minf", _full_box(b"smhd", 0, bytes(4)) + dinf + stbl)
+    trak = _box(b"trak", tkhd + _box(b"mdia", mdhd + hdlr + minf))
+    return _box(b"ftyp", b"M4A \x00\x00\x02\x00M4A mp42isom") + _box(b"moov", mvhd + trak) + _box(b"mdat", b"")
 
 
 def amr_nb(*, seconds: int) -> bytes:
@@ -96,11 +162,34 @@ def amr_nb(*, seconds: int) -> bytes:
     return b"#!AMR\n" + (bytes([7 << 3 | 0x04]) + bytes(31)) * (50 * seconds)
 
 
+ID3V2_EMPTY = b"ID3\x04\x00\x00\x00\x00\x00\x00"  # an ID3v2.4 tag header announcing no frames
+
+
+def mp3_cbr(*, seconds: float, id3: bool = True) -> bytes:
+    """Constant-bitrate MPEG-1 Layer III, 128 kbit/s, 48 kHz, joint stereo: 384-byte frames of
+    1152 samples (24 ms) without padding, each silent (side information all zero), after an empty
+    ID3v2 tag as most encoders write one."""
+    header = b"\xff\xfb\x94\x44"  # sync, MPEG-1, Layer III, no CRC; 128 kbit/s, 48 kHz; joint stereo
+    frame = header + bytes(384 - len(header))
+    return (ID3V2_EMPTY if id3 else b"") + frame * round(seconds / 0.024)
+
+
 def mp3_with_xing(*, frames: int) -> bytes:
     """An MPEG-1 Layer III stereo stream's first frame carrying a Xing header with a frame count."""
     header = b"\xff\xfb\x90\x44"  # MPEG-1, Layer III, 128 kbit/s, 44.1 kHz, stereo
     xing = b"Xing" + struct.pack(">II", 0x01, frames)
     return header + bytes(32) + xing + bytes(417 - 4 - 32 - len(xing))
+
+
+def flac_headers(*, seconds: int, rate: int = 16_000) -> bytes:
+    """A FLAC stream's marker and its STREAMINFO block (the only one, so flagged last) for 16-bit
+    mono: enough to probe, not to decode (no audio frames follow)."""
+    samples = seconds * rate
+    # min/max block size 4096; min/max frame size unknown (0); then 20 bits rate, 3 bits channels - 1,
+    # 5 bits bits-per-sample - 1, 36 bits total samples; then the MD5 of the audio (zero = unknown).
+    packed = rate << 44 | 0 << 41 | 15 << 36 | samples
+    streaminfo = struct.pack(">HH", 4096, 4096) + bytes(6) + packed.to_bytes(8, "big") + bytes(16)
+    return b"fLaC" + bytes([0x80]) + len(streaminfo).to_bytes(3, "big") + streaminfo
 
 
 # --- images ----------------------------------------------------------------------------------

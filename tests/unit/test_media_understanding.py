@@ -58,14 +58,9 @@ from local.media_samples import (
     PHOTO_JPEG,
     TONE_WAV,
     VOICE_NOTE,
-    amr_nb,
     jpeg_headers,
-    mp3_with_xing,
-    mp4_audio,
-    ogg_opus_voice_note,
     pdf,
     png,
-    wav_tone,
 )
 from tests.media_fakes import FakeGemini, FakeOpenAIMedia, gemini_error, media_client, openai_error
 
@@ -101,47 +96,7 @@ def bill_json(**overrides: Any) -> str:
     return json.dumps({**BILL_FIELDS, **overrides})
 
 
-# --- samples and header probes -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("blob", "seconds"),
-    [
-        (VOICE_NOTE, 7.0),
-        (TONE_WAV, 1.0),
-        (MediaBlob(wav_tone(seconds=2.5, rate=8_000), "audio/x-wav"), 2.5),
-        (MediaBlob(ogg_opus_voice_note(seconds=3, frame=b"OggS\x00 fake capture pattern in the audio"), "audio/ogg"), 3.0),
-        (MediaBlob(VOICE_NOTE.data[:-40], "audio/ogg"), 6.0),  # the last page cut off: the one before counts
-        # 800 bytes of 128 kbit/s after an empty ID3 tag: constant bitrate, 0.05 s
-        (MediaBlob(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" * 200, "audio/mpeg"), 0.05),
-        (MediaBlob(mp3_with_xing(frames=3_828), "audio/mpeg"), 3_828 * 1152 / 44_100),  # VBR: the Xing frame count
-        (MediaBlob(mp4_audio(seconds=12.5), "audio/mp4"), 12.5),
-        (MediaBlob(mp4_audio(seconds=400, timescale=1_000, version=1), "audio/mp4"), 400.0),
-        (MediaBlob(amr_nb(seconds=9), "audio/amr"), 9.0),
-        (MediaBlob(b"\xff\xf1\x50\x80" + bytes(64), "audio/aac"), None),  # ADTS AAC: no duration header
-        (MediaBlob(b"RIFF\x24\x00\x00\x00WAVEfmt garbage", "audio/wav"), None),
-        (MediaBlob(b"OggS\x00\x02", "audio/ogg"), None),
-        (MediaBlob(b"", "audio/ogg"), None),
-    ],
-    ids=[
-        "voice-note-7s",
-        "wav-1s",
-        "wav-8khz-2.5s",
-        "capture-pattern-in-audio",
-        "truncated-ogg",
-        "mp3-cbr",
-        "mp3-xing",
-        "m4a",
-        "m4a-64bit",
-        "amr",
-        "aac-adts",
-        "broken-wav",
-        "broken-ogg",
-        "empty",
-    ],
-)
-def test_audio_duration_from_headers(blob: MediaBlob, seconds: float | None) -> None:
-    assert audio_duration_seconds(blob) == seconds
+# --- samples and header probes (audio durations: test_audio_duration.py) --------------------------
 
 
 @pytest.mark.parametrize(

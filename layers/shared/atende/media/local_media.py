@@ -1,9 +1,10 @@
-"""Offline, deterministic stand-ins for media understanding, and header probes (stdlib only).
+"""Offline, deterministic stand-ins for media understanding, and header probes.
 
 The stand-ins never call a network and never pretend: every text they return is labelled offline
 and says only what the file's headers tell (an audio's duration, an image's size in pixels).
 The probes are also useful with real providers: ``audio_duration_seconds`` lets the caller refuse
-a voice note over the tenant's length cap before paying for its transcription.
+a voice note over the tenant's length cap before paying for its transcription. Image probes are
+stdlib only; audio durations are read by mutagen (pure Python, imported when an audio is probed).
 
 To exercise the bill path offline (``make demo``, tests), ``LocalVision.extract_bill`` reads bill
 fields that a PNG carries in a ``tEXt`` chunk named ``BILL_MARKER_KEYWORD`` — through the same
@@ -13,10 +14,11 @@ validation as a model's answer. Any other image is "not a bill", with low confid
 from __future__ import annotations
 
 import io
+import math
 import struct
-import wave
 from collections.abc import Callable
 from datetime import date
+from typing import Any, BinaryIO
 
 from atende.errors import LlmUnavailable, MediaUnavailable
 from atende.media import MediaBlob
@@ -27,8 +29,6 @@ BILL_MARKER_KEYWORD = "atende-conta-de-luz"
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _OGG_CAPTURE = b"OggS"
-_OGG_MAX_PAGE = 65_307  # 27-byte header + 255 lacing values + 255 × 255 bytes of body
-_OPUS_GRANULE_RATE = 48_000  # Opus granule positions always count 48 kHz samples (RFC 7845 §4)
 _MAX_PNG_CHUNKS = 1_000
 
 
@@ -36,54 +36,67 @@ _MAX_PNG_CHUNKS = 1_000
 
 
 def audio_duration_seconds(blob: MediaBlob) -> float | None:
-    """Duration from the file's own structure: WAV (PCM), Ogg Opus/Vorbis (WhatsApp voice notes),
-    MP4/M4A (``mvhd``), AMR-NB (frame count) and MP3 (Xing/Info frame count, else the constant
-    bitrate); None when unknown."""
+    """Duration from the file's own structure, read by mutagen: Ogg Opus/Vorbis (WhatsApp voice
+    notes), WAV, MP4/M4A, MP3 (Xing/VBRI frame count, else the constant bitrate) and FLAC; AMR-NB,
+    which mutagen does not read, by its frame count. None when unknown or unreadable."""
     data = blob.data
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return _wav_seconds(data)
-    if data[:4] == _OGG_CAPTURE:
-        return _ogg_seconds(data)
-    if data[4:8] == b"ftyp":
-        return _mp4_seconds(data)
     if data[:6] == _AMR_MAGIC:
         return _amr_seconds(data)
-    return _mp3_seconds(data)
+    reader = _mutagen_reader(data[:_PROBE_HEAD])
+    return _mutagen_seconds(reader, data) if reader is not None else None
 
 
-def _mp4_seconds(data: bytes) -> float | None:
-    """The movie header's duration / timescale (ISO/IEC 14496-12 §8.2.2), found through ``moov``."""
-    moov = _mp4_box(data, 0, len(data), b"moov")
-    mvhd = _mp4_box(data, moov[0], moov[1], b"mvhd") if moov else None
-    if mvhd is None:
-        return None
-    start, end = mvhd
-    version = data[start] if start < end else None
-    if version == 0 and end - start >= 20:
-        timescale, duration = struct.unpack_from(">II", data, start + 12)
-    elif version == 1 and end - start >= 32:
-        timescale, duration = struct.unpack_from(">IQ", data, start + 20)
-    else:
-        return None
-    return duration / timescale if timescale else None
+_PROBE_HEAD = 128  # what mutagen itself looks at to guess a format
+_MutagenReader = Callable[[BinaryIO], Any]
+# What mutagen's parsers let escape besides MutagenError on a malformed file (found by mutating the
+# samples): a customer's broken file must read as "duration unknown", not fail the message. Deeply
+# nested MP4 boxes exhaust the recursion limit.
+_MALFORMED = (EOFError, IndexError, KeyError, OverflowError, RecursionError, ValueError, ZeroDivisionError, struct.error)
 
 
-def _mp4_box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    """(payload start, payload end) of the first ``kind`` box among the boxes in [start, end)."""
-    offset = start
-    while offset + 8 <= end:
-        size, box = struct.unpack_from(">I4s", data, offset)
-        header = 8
-        if size == 1 and offset + 16 <= end:  # 64-bit size follows the type
-            size, header = struct.unpack_from(">Q", data, offset + 8)[0], 16
-        elif size == 0:  # runs to the end of its parent
-            size = end - offset
-        if size < header or offset + size > end:
-            return None
-        if box == kind:
-            return offset + header, offset + size
-        offset += size
+def _mutagen_reader(head: bytes) -> _MutagenReader | None:
+    """The mutagen file type for the container these first bytes announce, None for anything else.
+
+    Chosen by magic rather than ``mutagen.File`` so that only that one format's module is imported,
+    and no file name is needed (ADTS AAC, which mutagen recognises only by name, stays unknown)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        from mutagen.wave import WAVE
+
+        return WAVE
+    if head[:4] == _OGG_CAPTURE and b"OpusHead" in head:
+        from mutagen.oggopus import OggOpus
+
+        return OggOpus
+    if head[:4] == _OGG_CAPTURE and b"\x01vorbis" in head:
+        from mutagen.oggvorbis import OggVorbis
+
+        return OggVorbis
+    if head[4:8] == b"ftyp":
+        from mutagen.mp4 import MP4
+
+        return MP4
+    if head[:4] == b"fLaC":
+        from mutagen.flac import FLAC
+
+        return FLAC
+    # An ID3v2 tag, or an MPEG audio frame sync with a layer (layer 00 is ADTS AAC's sync word).
+    if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06):
+        from mutagen.mp3 import MP3
+
+        return MP3
     return None
+
+
+def _mutagen_seconds(reader: _MutagenReader, data: bytes) -> float | None:
+    from mutagen import MutagenError
+
+    try:
+        # BytesIO over bytes shares the buffer until written to: no copy of the file is made.
+        length = reader(io.BytesIO(data)).info.length
+    except (MutagenError, *_MALFORMED):
+        return None
+    # mutagen reports 0 when a header it needs is missing (no data chunk, a zero timescale).
+    return float(length) if isinstance(length, int | float) and 0 < length < math.inf else None
 
 
 _AMR_MAGIC = b"#!AMR\n"
@@ -100,84 +113,6 @@ def _amr_seconds(data: bytes) -> float | None:
         offset += 1 + size
         frames += 1
     return frames * 0.02
-
-
-# MPEG audio Layer III (ISO/IEC 11172-3, 13818-3): kbit/s by index for MPEG-1 and for MPEG-2/2.5.
-_MP3_BITRATES = {
-    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
-_MP3_RATES = {3: (44_100, 48_000, 32_000), 2: (22_050, 24_000, 16_000), 0: (11_025, 12_000, 8_000)}
-
-
-def _mp3_seconds(data: bytes) -> float | None:
-    offset = 0
-    if data[:3] == b"ID3" and len(data) >= 10:  # ID3v2 tag: a syncsafe 28-bit size
-        offset = 10 + ((data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7 | (data[9] & 0x7F))
-    if len(data) < offset + 4 or data[offset] != 0xFF or data[offset + 1] & 0xE0 != 0xE0:
-        return None
-    version, layer = (data[offset + 1] >> 3) & 0x03, (data[offset + 1] >> 1) & 0x03
-    bitrate_index, rate_index = data[offset + 2] >> 4, (data[offset + 2] >> 2) & 0x03
-    if version == 1 or layer != 1 or not 0 < bitrate_index < 15 or rate_index == 3:  # Layer III only
-        return None
-    rate = _MP3_RATES[version][rate_index]
-    mono = data[offset + 3] >> 6 == 3
-    side_info = (17 if mono else 32) if version == 3 else (9 if mono else 17)
-    tag = offset + 4 + side_info
-    if data[tag : tag + 4] in (b"Xing", b"Info") and len(data) >= tag + 12 and data[tag + 7] & 0x01:
-        frames = struct.unpack_from(">I", data, tag + 8)[0]
-        return frames * (1152 if version == 3 else 576) / rate
-    bitrate = _MP3_BITRATES[3 if version == 3 else 2][bitrate_index] * 1000
-    return (len(data) - offset) * 8 / bitrate
-
-
-def _wav_seconds(data: bytes) -> float | None:
-    try:
-        with wave.open(io.BytesIO(data)) as wav:
-            frames, rate = wav.getnframes(), wav.getframerate()
-    except (wave.Error, EOFError, struct.error, ValueError):
-        return None
-    return frames / rate if rate > 0 else None
-
-
-def _ogg_page(data: bytes, offset: int) -> tuple[int, int, bytes] | None:
-    """(granule position, serial number, first packet bytes) of the page at ``offset``."""
-    if data[offset : offset + 4] != _OGG_CAPTURE or len(data) < offset + 27 or data[offset + 4] != 0:
-        return None
-    granule, serial = struct.unpack_from("<qI", data, offset + 6)
-    segments = data[offset + 26]
-    lacing = data[offset + 27 : offset + 27 + segments]
-    if len(lacing) != segments:
-        return None
-    start = offset + 27 + segments
-    body = data[start : start + sum(lacing)]
-    if len(body) != sum(lacing):  # a page cut short: its granule position overstates what is there
-        return None
-    return granule, serial, body
-
-
-def _ogg_seconds(data: bytes) -> float | None:
-    first = _ogg_page(data, 0)
-    if first is None:
-        return None
-    _, serial, head = first
-    if head[:8] == b"OpusHead" and len(head) >= 19:
-        rate, pre_skip = _OPUS_GRANULE_RATE, struct.unpack_from("<H", head, 10)[0]
-    elif head[:7] == b"\x01vorbis" and len(head) >= 16:
-        rate, pre_skip = struct.unpack_from("<I", head, 12)[0], 0
-    else:
-        return None
-    # The last page of the stream holds the total sample count; "OggS" may also occur inside audio
-    # data, so a candidate counts only if its header parses and belongs to the same stream.
-    end = len(data)
-    floor = max(0, len(data) - _OGG_MAX_PAGE)
-    while (offset := data.rfind(_OGG_CAPTURE, floor, end)) > 0:
-        page = _ogg_page(data, offset)
-        if page is not None and page[1] == serial and page[0] >= 0:
-            samples = page[0] - pre_skip
-            return samples / rate if samples >= 0 and rate > 0 else None
-        end = offset
-    return None
 
 
 def image_dimensions(blob: MediaBlob) -> tuple[int, int] | None:
