@@ -132,6 +132,19 @@ EXPECTED: dict[str, EvolutionDelivery] = {
             )
         ]
     ),
+    # Forwarded seven times (Evolution lifted the rewritten text's contextInfo to data.contextInfo).
+    "text_forwarded_frequently.json": EvolutionDelivery(
+        messages=[
+            message(
+                "D0F2B4A6C8E0D2F4B6A8C0E2D4F6B8A0",
+                MARIANA,
+                1763724220,
+                MessageType.TEXT,
+                text="Promoção de Natal: panetone 2 por R$ 50! Vale aí?",
+                context=ReplyContext(forwarded=True, frequently_forwarded=True),
+            )
+        ]
+    ),
     # --- media ------------------------------------------------------------------------------
     # Webhook base64 on: small enough to queue, the bytes travel inline (the processor skips
     # getBase64FromMediaMessage); fileSha256 (base64) becomes hex.
@@ -171,6 +184,43 @@ EXPECTED: dict[str, EvolutionDelivery] = {
                     url="https://s3.padariapaoquente.com.br/evolution/e3c1b0a4-7f2d-4c8e-9a51-2b6d3f8e1c07/"
                     "5511987654321@s.whatsapp.net/audioMessage/1763723100412_3A0B5C2D9E4F6A1B8C7D.oga",
                 ),
+            )
+        ]
+    ),
+    # speechToText at data level (other Evolution builds): the same transcript extra.
+    "audio_speech_to_text_data.json": EvolutionDelivery(
+        messages=[
+            message(
+                "3A1C3E5B7D9F2A4C6E8B",
+                MARIANA,
+                1763724260,
+                MessageType.AUDIO,
+                media=media(
+                    "3A1C3E5B7D9F2A4C6E8B",
+                    "audio/ogg; codecs=opus",
+                    "e29385fb48346ebc60b74577a21317af3166fa34253ad05d06e52d42e4d026f4",
+                    voice=True,
+                ),
+                extra={"speech_to_text": "Vocês fazem bolo sem lactose?"},
+            )
+        ]
+    ),
+    # An audio file (not a voice note) sent with a caption: the caption is kept, and is the text.
+    "audio_caption.json": EvolutionDelivery(
+        messages=[
+            message(
+                "E3A5C7B9D1F3E5A7C9B1D3F5E7A9C1B3",
+                MARIANA,
+                1763724240,
+                MessageType.AUDIO,
+                text="Esse é o jingle da padaria que comentei",
+                media=media(
+                    "E3A5C7B9D1F3E5A7C9B1D3F5E7A9C1B3",
+                    "audio/mpeg",
+                    "87f6dacdf5222cb9917813818e86dfd00f06630248a97b7713dbbbc958f4bf4c",
+                    caption="Esse é o jingle da padaria que comentei",
+                ),
+                context=ReplyContext(forwarded=True),
             )
         ]
     ),
@@ -249,6 +299,23 @@ EXPECTED: dict[str, EvolutionDelivery] = {
                     "A0C2E4B6D8F0A2C4E6B8D0F2A4C6E8B0",
                     "image/webp",
                     "5c0d9378664386169fc487141fd5da3ee2631dee6783517652ecaccffce163cc",
+                    animated=True,
+                ),
+            )
+        ]
+    ),
+    # A lottie sticker is a stickerMessage inside lottieStickerMessage: always animated.
+    "lottie_sticker.json": EvolutionDelivery(
+        messages=[
+            message(
+                "B4D6F8A0C2E4B6D8F0A2C4E6B8D0F2A4",
+                MARIANA,
+                1763724180,
+                MessageType.STICKER,
+                media=media(
+                    "B4D6F8A0C2E4B6D8F0A2C4E6B8D0F2A4",
+                    "application/was",
+                    "0c10241efd21ff87c06c1126e57227adabf7ff1b0aaa16755181ff373b499469",
                     animated=True,
                 ),
             )
@@ -350,6 +417,20 @@ EXPECTED: dict[str, EvolutionDelivery] = {
             )
         ]
     ),
+    # No display text: the button's id is the text (never the "can't read this" notice).
+    "buttons_response_id_only.json": EvolutionDelivery(
+        messages=[
+            message(
+                "F6B8D0A2C4E6F8B0D2A4C6E8F0B2D4A6",
+                MARIANA,
+                1763724270,
+                MessageType.INTERACTIVE,
+                text="horarios",
+                context=QUOTED_BAKERY,
+                extra={"interactive_type": "button_reply", "reply_id": "horarios"},
+            )
+        ]
+    ),
     "list_response.json": EvolutionDelivery(
         messages=[
             message(
@@ -386,6 +467,20 @@ EXPECTED: dict[str, EvolutionDelivery] = {
                 text="Ver cardápio",
                 context=QUOTED_BAKERY,
                 extra={"interactive_type": "nfm_reply", "reply_id": "menu"},
+            )
+        ]
+    ),
+    # paramsJson names the reply id but no display text: the body text is what was tapped.
+    "interactive_native_flow_body_text.json": EvolutionDelivery(
+        messages=[
+            message(
+                "C7E9A1B3D5F7C9E1A3B5D7F9C1E3A5B7",
+                MARIANA,
+                1763724210,
+                MessageType.INTERACTIVE,
+                text="Encomendas para sábado",
+                context=QUOTED_BAKERY,
+                extra={"interactive_type": "nfm_reply", "reply_id": "encomenda_sabado"},
             )
         ]
     ),

@@ -76,10 +76,12 @@ class Rejected:
 UNAVAILABLE = {"media_unavailable": True}
 # fileSha256 of the media fixtures, as hex: the plaintext's digest, not a CDN locator.
 SHA256 = {
+    "baileys_audio_caption.json": "36b05d2c82a7946931beda7ab2a66c208a48e32952cc92a2482f92b5f36c7f17",
     "baileys_audio_ptt.json": "6a7b988f80eb9d934bec21c92baf3b22e7d777cb2f0f6e9deec7975e87216003",
     "baileys_document.json": "8670131b1c062087688c49cf8cae826170d05802244839b61c647a7482e7d25d",
     "baileys_document_with_caption.json": "3093025bc2f5852d6995e7fc9ba0b6899b9192877b36345c1b2a9c6454a145c1",
     "baileys_image_caption.json": "192aa5d9dd6167d21b9679882327d97c9e8883ce32a5464015365cea8e4387c9",
+    "baileys_lottie_sticker.json": "777dd59f7226378b074ddf3ca9d11fbae3c701bd4eee73cc214a278fd3d55ad0",
     "baileys_sticker.json": "52b31cd031455b29cca63b77bbb4cfb2fc94aeb28ac56f528f3cc5ad521b2df0",
     "baileys_view_once_image.json": "0956db73fd6469f797534f54d78b4bf8d6834b6f118d6e42cbfe0f0a8ebc3eb3",
 }
@@ -218,6 +220,32 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             extra=UNAVAILABLE,
         )
     ),
+    # An audio file sent with a caption: the caption is kept (and is the text).
+    "baileys_audio_caption.json": delivered(
+        message(
+            "3AF7A9B1C3D5E7F9A1B3",
+            JOAO,
+            1763724250,
+            MessageType.AUDIO,
+            text="Esse é o jingle da padaria que comentei",
+            media=MediaRef(
+                mime_type="audio/mpeg", sha256=SHA256["baileys_audio_caption.json"], caption="Esse é o jingle da padaria que comentei"
+            ),
+            context=ReplyContext(forwarded=True),
+            extra=UNAVAILABLE,
+        )
+    ),
+    # A lottie sticker is a stickerMessage inside lottieStickerMessage: always animated.
+    "baileys_lottie_sticker.json": delivered(
+        message(
+            "3AC4D6E8F0A2B4C6D8E0",
+            JOAO,
+            1763724190,
+            MessageType.STICKER,
+            media=MediaRef(mime_type="application/was", sha256=SHA256["baileys_lottie_sticker.json"], animated=True),
+            extra=UNAVAILABLE,
+        )
+    ),
     "baileys_view_once_image.json": delivered(
         message(
             "8293A4B5C6D7E8F90A1B2C3D4E5F6071",
@@ -292,6 +320,40 @@ EXPECTED: dict[str, WhaticketDelivery | Rejected] = {
             extra={"payload": "confirmar_pedido_8841"},
         )
     ),
+    # No display text: the button's id is the text (never the "can't read this" notice).
+    "baileys_buttons_id_only.json": delivered(
+        message(
+            "3A08B1C2D3E4F5A6B7C8",
+            JOAO,
+            1763724280,
+            MessageType.INTERACTIVE,
+            text="horarios",
+            context=ReplyContext(message_id="3EB0C7F1A2B3D4E5F60718", from_id=SHOP),
+            extra={"interactive_type": "button_reply", "reply_id": "horarios"},
+        )
+    ),
+    # A quick reply tapped on a native-flow message: id and text from paramsJson.
+    "baileys_native_flow.json": delivered(
+        message(
+            "3AD5E7F9A1B3C5D7E9F1",
+            JOAO,
+            1763724200,
+            MessageType.INTERACTIVE,
+            text="Falar com atendente",
+            context=ReplyContext(message_id="3EB0C7F1A2B3D4E5F60718", from_id=SHOP),
+            extra={"interactive_type": "nfm_reply", "reply_id": "atendente"},
+        )
+    ),
+    "baileys_forwarded_frequently.json": delivered(
+        message(
+            "3AE6F8A0B2C4D6E8F0A2",
+            JOAO,
+            1763724230,
+            MessageType.TEXT,
+            text="Promoção de Natal: panetone 2 por R$ 50! Vale aí?",
+            context=ReplyContext(forwarded=True, frequently_forwarded=True),
+        )
+    ),
     # Baileys 7 keeps the LID as remoteJid and gives the phone JID in remoteJidAlt.
     "baileys_lid_with_alt.json": delivered(
         message("93A4B5C6D7E8F90A1B2C3D4E5F607182", MARIANA, 1763724360, MessageType.TEXT, text="Consigo retirar hoje depois das 18h?")
@@ -359,6 +421,8 @@ def test_normalised_message_round_trips_through_the_queue_envelope(name: str) ->
         "baileys_document.json",
         "baileys_sticker.json",
         "baileys_view_once_image.json",
+        "baileys_lottie_sticker.json",
+        "baileys_audio_caption.json",
     ],
 )
 def test_encrypted_media_locators_never_reach_the_queue(name: str) -> None:
