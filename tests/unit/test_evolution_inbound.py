@@ -925,6 +925,43 @@ def test_base64_on_a_text_message_is_not_inline_media() -> None:
 
 
 @pytest.mark.parametrize(
+    ("message_field", "data_field", "expected"),
+    [
+        ("[audio] Quero dois pães", None, "Quero dois pães"),
+        (None, "[audio] Quero dois pães", "Quero dois pães"),
+        ("Quero dois pães", None, "Quero dois pães"),  # no prefix: taken as it is
+        ("[audio] No message", "[audio] No data", "No message"),  # the content's own field wins
+        ("[audio] undefined", None, None),  # Evolution's failed transcription
+        ("[audio]   ", None, None),
+        ("[audio] " + "a" * 5000, None, "a" * 4096),
+        (["[audio] oi"], 42, None),
+    ],
+    ids=["message-level", "data-level", "no-prefix", "message-wins", "undefined", "blank", "bounded", "junk"],
+)
+def test_speech_to_text_is_the_voice_notes_transcript(message_field: Any, data_field: Any, expected: str | None) -> None:
+    # Given a voice note whose transcript Evolution put next to the content (or failed to)
+    doc = fixture_json("evolution/audio_ptt.json")
+    doc["data"]["message"]["speechToText"] = message_field
+    if data_field is not None:
+        doc["data"]["speechToText"] = data_field
+
+    # When
+    (inbound,) = parse(doc).messages
+
+    # Then it is extra["speech_to_text"] (at most MAX_TEXT_CHARS), or absent
+    assert inbound.extra.get("speech_to_text") == expected
+    assert inbound.type is MessageType.AUDIO and inbound.text is None
+
+
+def test_speech_to_text_on_something_else_than_audio_is_ignored() -> None:
+    # Given / When
+    inbound = _text_with_message({"conversation": "Oi", "speechToText": "[audio] Oi"})
+
+    # Then
+    assert inbound.extra == {}
+
+
+@pytest.mark.parametrize(
     ("context_info", "expected"),
     [
         ({"isForwarded": True, "forwardingScore": 1}, ReplyContext(forwarded=True)),
