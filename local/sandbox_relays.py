@@ -5,7 +5,10 @@ per sandbox, two transports (``transport()`` → ``httpx.MockTransport`` for tes
 a threaded HTTP server on 127.0.0.1 for the local stack). The real ``EvolutionClient`` and
 ``WhaticketClient`` talk to them unchanged. Each also writes the webhook bodies its provider
 would post back (Evolution ``messages.upsert`` / ``messages.update``, a Whaticket SaaS relay),
-and ``baileys_media_message`` the media content a customer's phone puts in them.
+and ``baileys_media_message`` the media content a customer's phone puts in them. The Baileys
+content they build and name is read by ``atende.channels.baileys``, the parsers' own reader, so a
+sandbox cannot post content the parsers would read differently. Request bodies are checked
+against Evolution's JSON schemas with ``jsonschema`` (dev-only: the sandboxes never ship).
 
 Inbound media (Evolution only; a Whaticket relay carries none): ``add_media`` registers a file
 under its message id, or from another process ``POST /evolution/sandbox/media/{message id}``
@@ -29,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -39,7 +42,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import jwt
+from jsonschema import Draft7Validator, ValidationError, validators  # type: ignore[import-untyped]
 
+from atende.channels.baileys import MEDIA_KEYS, content_key, normalise_content
+from atende.domain.messages import MessageType
 from local.sandbox import send_json
 
 Clock = Callable[[], float]
@@ -196,43 +202,70 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 # --- Evolution API v2 -----------------------------------------------------------------------
 
-# (property, JSON type, schema description or None, enum or None): the parts of Evolution's
-# JSON schemas (src/validate/message.schema.ts, chat.schema.ts) our client can get wrong.
-_Field = tuple[str, str, str | None, tuple[str, ...] | None]
-_NUMBER: _Field = ("number", "string", "Invalid format", None)
-_DELAY: _Field = ("delay", "integer", "Enter a value in milliseconds", None)
-_PRESENCES = ("unavailable", "available", "composing", "recording", "paused")
-_SCHEMAS: dict[str, tuple[list[_Field], list[str]]] = {
-    "sendText": ([_NUMBER, ("text", "string", None, None), _DELAY], ["number", "text"]),
-    "sendMedia": (
-        [
-            _NUMBER,
-            ("mediatype", "string", None, ("image", "document", "video", "audio")),
-            ("mimetype", "string", None, None),
-            ("media", "string", None, None),
-            ("fileName", "string", None, None),
-            ("caption", "string", None, None),
-            _DELAY,
-        ],
-        ["number", "mediatype"],
-    ),
-    "sendReaction": ([("key", "object", None, None), ("reaction", "string", None, None)], ["key", "reaction"]),
-    "markMessageAsRead": ([("readMessages", "array", None, None)], ["readMessages"]),
-    "sendPresence": (
-        [_NUMBER, ("delay", "number", None, None), ("presence", "string", None, _PRESENCES)],
-        ["number", "presence", "delay"],
-    ),
-    "getBase64FromMediaMessage": ([("message", "object", None, None), ("convertToMp4", "boolean", None, None)], ["message"]),
+# Evolution's request schemas (src/validate/message.schema.ts, chat.schema.ts), down to the parts
+# our client can get wrong, checked with JSON Schema as Evolution does (it uses the npm jsonschema).
+_NUMBER = {"type": "string", "description": "Invalid format"}
+_KEY_PROPERTIES = {"id": {"type": "string"}, "remoteJid": {"type": "string"}, "fromMe": {"type": "boolean"}}
+_PRESENCES = ["unavailable", "available", "composing", "recording", "paused"]
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "sendText": {
+        "type": "object",
+        "properties": {
+            "number": _NUMBER,
+            "text": {"type": "string"},
+            "delay": {"type": "integer", "description": "Enter a value in milliseconds"},
+        },
+        "required": ["number", "text"],
+    },
+    "sendMedia": {
+        "type": "object",
+        "properties": {
+            "number": _NUMBER,
+            "mediatype": {"type": "string", "enum": ["image", "document", "video", "audio"]},
+            "mimetype": {"type": "string"},
+            "media": {"type": "string"},
+            "fileName": {"type": "string"},
+            "caption": {"type": "string"},
+            "delay": {"type": "integer", "description": "Enter a value in milliseconds"},
+        },
+        "required": ["number", "mediatype"],
+    },
+    "sendReaction": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "object", "properties": _KEY_PROPERTIES, "required": ["id", "remoteJid", "fromMe"]},
+            "reaction": {"type": "string"},
+        },
+        "required": ["key", "reaction"],
+    },
+    "markMessageAsRead": {
+        "type": "object",
+        "properties": {
+            "readMessages": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"properties": _KEY_PROPERTIES, "required": ["id", "fromMe", "remoteJid"]},
+            }
+        },
+        "required": ["readMessages"],
+    },
+    "sendPresence": {
+        "type": "object",
+        "properties": {"number": _NUMBER, "delay": {"type": "number"}, "presence": {"type": "string", "enum": _PRESENCES}},
+        "required": ["number", "presence", "delay"],
+    },
+    "getBase64FromMediaMessage": {
+        "type": "object",
+        "properties": {"message": {"type": "object"}, "convertToMp4": {"type": "boolean"}},
+        "required": ["message"],
+    },
 }
-_KEY_FIELDS: list[_Field] = [("id", "string", None, None), ("remoteJid", "string", None, None), ("fromMe", "boolean", None, None)]
 _ROUTES = {
     "message": {"sendText", "sendMedia", "sendReaction"},
     "chat": {"markMessageAsRead", "sendPresence", "getBase64FromMediaMessage"},
 }
 _SEND_ACTIONS = frozenset(_ROUTES["message"])
 _UPDATE_STATUSES = frozenset({"SERVER_ACK", "DELIVERY_ACK", "READ", "PLAYED", "DELETED"})
-# Keys of an upsert's ``message`` that are not the content type (prepareMessage adds them).
-_NOT_CONTENT = frozenset({"messageContextInfo", "base64", "mediaUrl", "speechToText"})
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 
@@ -328,7 +361,7 @@ class EvolutionSandbox(_Sandbox):
             failure = self._take_failure(call)
         if failure is not None:
             return failure.http_status, _evolution_error(failure.http_status, _failure_message(failure, call))
-        errors = _schema_errors(action, payload)
+        errors = _schema_errors(_VALIDATORS[action], payload)
         if errors:
             return 400, _evolution_error(400, [errors])  # BadRequestException(messages): an array in an array
         status, doc = getattr(self, f"_{action}")(call)
@@ -372,7 +405,8 @@ class EvolutionSandbox(_Sandbox):
         if not (is_url or is_base64):
             return 400, _evolution_error(400, ["Owned media must be a url or base64"])
         content = {"url": media if is_url else None, **{k: p.get(k) for k in ("mimetype", "caption", "fileName")}}
-        return self._sent(call, p["number"], {f"{p['mediatype']}Message": {k: v for k, v in content.items() if v is not None}})
+        key = MEDIA_KEYS[MessageType(p["mediatype"])]
+        return self._sent(call, p["number"], {key: {k: v for k, v in content.items() if v is not None}})
 
     def _sendReaction(self, call: RelayCall) -> tuple[int, Any]:
         key = call.payload["key"]
@@ -395,7 +429,7 @@ class EvolutionSandbox(_Sandbox):
             return 400, _evolution_error(400, ["Message not found"])
         top = media.mimetype.split("/", 1)[0]
         size = {"fileLength": len(media.data)}
-        doc: dict[str, Any] = {"mediaType": f"{top if top in ('image', 'video', 'audio') else 'document'}Message"}
+        doc: dict[str, Any] = {"mediaType": MEDIA_KEYS[MessageType(top) if top in ("image", "video", "audio") else MessageType.DOCUMENT]}
         doc |= {"fileName": media.file_name} if media.file_name else {}
         # JavaScript drops undefined fields (caption, height, width) from the JSON entirely.
         doc |= {"size": size, "mimetype": media.mimetype, "base64": base64.b64encode(media.data).decode(), "buffer": None}
@@ -411,7 +445,7 @@ class EvolutionSandbox(_Sandbox):
             "key": {"remoteJid": remote_jid, "fromMe": True, "id": call.message_id},
             "status": "PENDING",
             "message": message,
-            "messageType": next(iter(message)),
+            "messageType": content_key(message),
             "messageTimestamp": int(call.at),
             "instanceId": _instance_id(call.instance or ""),
             "source": "web",
@@ -445,16 +479,22 @@ class EvolutionSandbox(_Sandbox):
         timestamp: int,
         apikey: str | None,
         remote_jid_alt: str | None = None,
+        speech_to_text: str | None = None,
     ) -> bytes:
         """A ``messages.upsert`` body for a customer's message: ``text`` (a conversation) or any Baileys ``message``.
 
         ``remote_jid_alt`` makes it an Evolution ≥ 2.3.5 LID delivery: ``remote_jid`` is then the
-        ``…@lid`` and ``remote_jid_alt`` the phone JID (providers.md §2.4).
+        ``…@lid`` and ``remote_jid_alt`` the phone JID (providers.md §2.4). ``speech_to_text`` is the
+        transcript Evolution's OpenAI integration adds to a voice note (``message.speechToText``).
         """
         if (text is None) == (message is None):
             raise ValueError("give exactly one of text and message")
-        content = {"conversation": text} if message is None else message
-        message_type = next((k for k in content if k not in _NOT_CONTENT), "unknown")
+        content = {"conversation": text} if message is None else dict(message)
+        message_type = _content_type(content)
+        if speech_to_text is not None:
+            if message_type != MEDIA_KEYS[MessageType.AUDIO]:
+                raise ValueError("speech_to_text is only added to audio messages")
+            content["speechToText"] = f"[audio] {speech_to_text}"  # Evolution's own prefix
         key: dict[str, Any] = {"remoteJid": remote_jid, "fromMe": False, "id": message_id}
         if remote_jid_alt is not None:
             key |= {"remoteJidAlt": remote_jid_alt, "addressingMode": "lid"}
@@ -515,41 +555,52 @@ def _failure_message(failure: _Failure, call: RelayCall) -> Any:
     return [_phrase(failure.http_status)]
 
 
-def _schema_errors(action: str, payload: dict[str, Any]) -> list[str]:
-    """Evolution's jsonschema messages: type errors in property order, then missing required properties."""
-    fields, required = _SCHEMAS[action]
-    errors = _check(payload, fields, required, "")
-    if action == "sendReaction" and isinstance(payload.get("key"), dict):
-        errors += _check(payload["key"], _KEY_FIELDS, ["id", "remoteJid", "fromMe"], "key")
-    if action == "markMessageAsRead" and isinstance(payload.get("readMessages"), list):
-        if not payload["readMessages"]:
-            errors.append("readMessages does not meet minimum length of 1")
-        for i, item in enumerate(payload["readMessages"]):
-            errors += _check(item, _KEY_FIELDS, ["id", "fromMe", "remoteJid"], f"readMessages[{i}]") if isinstance(item, dict) else []
-    return errors
+# The npm jsonschema's wording, which Evolution returns verbatim: "<path> <message>", the
+# leading "instance." cut, unless the failing schema has a description (then that is the message).
+def _required(validator: Any, required: list[str], instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "object"):
+        yield from (ValidationError(f'requires property "{name}"') for name in required if name not in instance)
 
 
-def _check(doc: dict[str, Any], fields: list[_Field], required: list[str], where: str) -> list[str]:
-    errors = []
-    for name, kind, description, enum in fields:
-        if name not in doc:
-            continue
-        value, path = doc[name], f"{where}.{name}" if where else name
-        if not _is_type(value, kind):
-            errors.append(description or f"{path} is not of a type(s) {kind}")
-        elif enum is not None and value not in enum:
-            errors.append(description or f"{path} is not one of enum values: {','.join(enum)}")
-    subject = where or "instance"
-    return errors + [f'{subject} requires property "{name}"' for name in required if name not in doc]
+def _type(validator: Any, types: str | list[str], instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    names = [types] if isinstance(types, str) else types
+    if not any(validator.is_type(instance, name) for name in names):
+        yield ValidationError(f"is not of a type(s) {','.join(names)}")
 
 
-def _is_type(value: Any, kind: str) -> bool:
-    if kind == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    types: dict[str, type | tuple[type, ...]] = {"string": str, "boolean": bool, "object": dict, "array": list}
-    return isinstance(value, types[kind])
+def _enum(validator: Any, enum: list[Any], instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if instance not in enum:
+        yield ValidationError(f"is not one of enum values: {','.join(map(str, enum))}")
+
+
+def _min_items(validator: Any, minimum: int, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "array") and len(instance) < minimum:
+        yield ValidationError(f"does not meet minimum length of {minimum}")
+
+
+_EvolutionValidator = validators.extend(Draft7Validator, {"required": _required, "type": _type, "enum": _enum, "minItems": _min_items})
+_VALIDATORS = {action: _EvolutionValidator(schema) for action, schema in _SCHEMAS.items()}
+
+
+def _schema_errors(validator: Any, payload: dict[str, Any]) -> list[str]:
+    """Evolution's validation messages, in the order its validator finds them (schema keyword order)."""
+    messages = []
+    for error in validator.iter_errors(payload):
+        description = error.schema.get("description") if isinstance(error.schema, dict) else None
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        messages.append(description or f"instance{path} {error.message}".replace("instance.", "", 1))
+    return messages
+
+
+def _content_type(message: dict[str, Any]) -> str:
+    """The Baileys content type of what a sandbox posts, read as the parsers read it.
+
+    A sandbox never posts what no parser can read (Evolution emits only upserts with content).
+    """
+    name = content_key(message)
+    if name is None or normalise_content(message) is None:
+        raise ValueError("message holds no Baileys content")
+    return name
 
 
 def _jid(number: str) -> str | None:
@@ -585,7 +636,7 @@ def _device(message_id: str) -> str:
 
 # --- media messages, as a customer's phone sends them ------------------------------------------
 
-_MEDIA_KINDS = ("audio", "image", "video", "document")
+_MEDIA_KINDS = {"audio": MessageType.AUDIO, "image": MessageType.IMAGE, "video": MessageType.VIDEO, "document": MessageType.DOCUMENT}
 
 
 def baileys_media_message(
@@ -608,8 +659,10 @@ def baileys_media_message(
     stable and look real, but nothing can download them: a relay carries no usable media (Whaticket)
     or the file comes from Evolution's own API. ``raw`` writes the 64-bit fields as protobuf Longs,
     as a raw Baileys message serialises (Whaticket relays); Evolution writes them as strings.
+    A ``caption`` on audio is not in WhatsApp's proto, but relays carry one and the parsers keep it.
     """
-    if kind not in _MEDIA_KINDS:
+    mtype = _MEDIA_KINDS.get(kind)
+    if mtype is None:
         raise ValueError(f"not a media kind: {kind!r}")
     digest = hashlib.sha256(data).digest()
     name = f"{int.from_bytes(digest[:6])}_{int.from_bytes(digest[6:12])}_n.enc"
@@ -634,9 +687,13 @@ def baileys_media_message(
         body |= {"fileName": file_name, "title": file_name}
     if kind in ("image", "video") and dimensions is not None:
         body |= {"width": dimensions[0], "height": dimensions[1]}
-    if kind != "audio":
-        body["caption"] = caption
-    return {f"{kind}Message": {k: v for k, v in body.items() if v is not None}}
+    body["caption"] = caption
+    message = {MEDIA_KEYS[mtype]: {k: v for k, v in body.items() if v is not None}}
+    # What the sandbox's phone sends is what the parsers read: built and read by one vocabulary.
+    read = normalise_content(message)
+    if read is None or read.type is not mtype or read.text != caption:
+        raise RuntimeError(f"channels.baileys does not read this {kind} message as one")
+    return message
 
 
 def _long(value: int, raw: bool) -> Any:
@@ -765,10 +822,12 @@ class WhaticketSandbox(_Sandbox):
         """
         if (text is None) == (message is None):
             raise ValueError("give exactly one of text and message")
+        content = {"conversation": text} if message is None else message
+        _content_type(content)  # the forks relay only messages with content
         return _compact(
             {
                 "key": {"remoteJid": f"{number}@s.whatsapp.net", "fromMe": False, "id": message_id},
-                "message": {"conversation": text} if message is None else message,
+                "message": content,
                 "pushName": push_name,
                 "messageTimestamp": timestamp,
             }

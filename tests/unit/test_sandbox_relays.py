@@ -247,6 +247,49 @@ def test_invalid_bodies_are_rejected_with_evolutions_messages(action: str, paylo
     assert sandbox.calls == []
 
 
+def test_validation_messages_come_in_evolutions_order_nested_before_missing() -> None:
+    # Given a reaction whose key is wrong in three ways and which lacks its emoji
+    _, http = evolution()
+
+    # When
+    response = post(http, "sendReaction", {"key": {"id": 5}})
+
+    # Then the npm jsonschema's traversal order: properties (and what is inside them), then required
+    assert (response.status_code, response.json()) == (
+        400,
+        bad_request(
+            [
+                [
+                    "key.id is not of a type(s) string",
+                    'key requires property "remoteJid"',
+                    'key requires property "fromMe"',
+                    'instance requires property "reaction"',
+                ]
+            ]
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"number": CUSTOMER, "text": REPLY, "delay": 1200.0}, None),  # a whole float is a JSON Schema integer
+        ({"number": CUSTOMER, "text": REPLY, "delay": True}, [["Enter a value in milliseconds"]]),
+        ({"number": CUSTOMER, "text": ["Oi"]}, [["text is not of a type(s) string"]]),
+    ],
+    ids=["whole-float-delay", "boolean-delay", "text-list"],
+)
+def test_json_schema_types(payload: dict[str, Any], message: Any) -> None:
+    sandbox, http = evolution()
+
+    response = post(http, "sendText", payload)
+
+    if message is None:
+        assert response.status_code == 201 and len(sandbox.sent) == 1
+    else:
+        assert (response.status_code, response.json(), sandbox.calls) == (400, bad_request(message), [])
+
+
 def test_a_body_that_is_not_a_json_object_is_400() -> None:
     _, http = evolution()
 
@@ -714,6 +757,56 @@ def test_an_image_upsert_carries_its_caption_and_size_for_a_get_base64_download(
     ]
 
 
+def test_a_voice_note_upsert_with_evolutions_transcript_carries_it_to_the_processor() -> None:
+    # Given a voice note upsert with Evolution's OpenAI transcription on
+    sandbox, _ = evolution()
+    message = baileys_media_message("audio", VOICE, VOICE_MIME, sent_at=SENT_AT, seconds=7, ptt=True)
+    sender = {"remote_jid": CUSTOMER_JID, "push_name": "Mariana Souza"}
+
+    # When
+    body = sandbox.upsert_body(
+        INSTANCE, message_id=INBOUND_ID, message=message, timestamp=SENT_AT, apikey=API_KEY, speech_to_text="Tem pão de queijo?", **sender
+    )
+    doc = json.loads(body)
+
+    # Then it is where Evolution puts it, and the parser hands it over as the transcript
+    assert doc["data"]["message"]["speechToText"] == "[audio] Tem pão de queijo?"
+    assert "speechToText" not in message  # the caller's content is left alone
+    (inbound,) = parse_evolution_webhook(doc, lambda key: f"c:{key}", now=SENT_AT + 1).messages
+    assert inbound.extra == {"speech_to_text": "Tem pão de queijo?"}
+    with pytest.raises(ValueError, match="only added to audio"):
+        sandbox.upsert_body(INSTANCE, message_id=INBOUND_ID, text="Oi", timestamp=SENT_AT, apikey=API_KEY, speech_to_text="Oi", **sender)
+
+
+@pytest.mark.parametrize("message", [{}, {"messageContextInfo": {}}, {"conversation": None}], ids=["empty", "context-only", "null"])
+def test_the_sandboxes_never_post_a_message_without_content(message: dict[str, Any]) -> None:
+    sandbox, _ = evolution()
+    common: dict[str, Any] = {"message_id": INBOUND_ID, "message": message, "timestamp": SENT_AT}
+
+    with pytest.raises(ValueError, match="no Baileys content"):
+        sandbox.upsert_body(INSTANCE, remote_jid=CUSTOMER_JID, push_name="Mariana", apikey=None, **common)
+    with pytest.raises(ValueError, match="no Baileys content"):
+        WhaticketSandbox.relay_body(CUSTOMER, push_name="Mariana", **common)
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["evolution", "whaticket"])
+def test_an_audio_with_a_caption_is_read_with_its_caption_by_both_parsers(raw: bool) -> None:
+    # Given an audio file sent with a caption, as each relay posts it
+    message = baileys_media_message("audio", VOICE, "audio/mpeg", sent_at=SENT_AT, seconds=7, caption="O jingle", raw=raw)
+    if raw:
+        doc = json.loads(
+            WhaticketSandbox.relay_body(CUSTOMER, message=message, message_id=INBOUND_ID, push_name="Mariana", timestamp=SENT_AT)
+        )
+        channel = Channel.unrouted(Provider.WHATICKET, "padaria-whaticket")
+        (inbound,) = parse_whaticket_webhook(doc, channel, lambda key: f"c:{key}", received_at=SENT_AT + 1).messages
+    else:
+        doc = json.loads(media_upsert(evolution()[0], message))
+        (inbound,) = parse_evolution_webhook(doc, lambda key: f"c:{key}", now=SENT_AT + 1).messages
+
+    # When / Then
+    assert (inbound.type, inbound.text, inbound.media and inbound.media.caption) == (MessageType.AUDIO, "O jingle", "O jingle")
+
+
 def test_baileys_media_message_is_stable_and_knows_only_media_kinds() -> None:
     first = baileys_media_message("document", b"%PDF-1.4", "application/pdf", sent_at=SENT_AT, file_name="orcamento.pdf")
     again = baileys_media_message("document", b"%PDF-1.4", "application/pdf", sent_at=SENT_AT, file_name="orcamento.pdf")
@@ -901,7 +994,7 @@ def test_whaticket_relay_of_a_voice_note_carries_raw_baileys_metadata_and_no_fil
                 contact=ContactRef(contact_id="c:5511987654321", wa_id="5511987654321", name="Mariana Souza"),
                 timestamp=SENT_AT,
                 type=MessageType.AUDIO,
-                media=MediaRef(mime_type=VOICE_MIME, voice=True),
+                media=MediaRef(mime_type=VOICE_MIME, sha256=hashlib.sha256(VOICE).hexdigest(), voice=True),
                 extra={"media_unavailable": True},
             )
         ]
