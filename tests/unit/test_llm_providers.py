@@ -1,4 +1,5 @@
-"""LLM providers: the offline model, provider selection, and the real SDKs against httpx fakes.
+"""LLM providers: the offline model, provider selection, the real SDKs against httpx fakes, and
+their clients built once per container and key.
 
 The openai and google-genai SDKs run unmodified; only their transport is an ``httpx.MockTransport``,
 so request shape, retries and error classes are the SDKs' own.
@@ -7,17 +8,23 @@ so request shape, retries and error classes are the SDKs' own.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 import pytest
 
+from atende import llm
 from atende.domain.conversation import Turn
 from atende.domain.tenants import Tenant
-from atende.errors import LlmAuthError, LlmRejected, LlmUnavailable
-from atende.llm import ChatCompletion, LlmKeys, LlmOptions, select_chat_model
-from atende.llm.gemini import GeminiChatModel
+from atende.errors import AtendeError, LlmAuthError, LlmRejected, LlmUnavailable
+from atende.llm import SDK_CLIENTS_MAX, ChatCompletion, LlmKeys, LlmOptions, select_chat_model
+from atende.llm.gemini import GeminiChatModel, gemini_client
 from atende.llm.local import LocalChatModel
-from atende.llm.openai import OpenAIChatModel
+from atende.llm.openai import OpenAIChatModel, openai_client
+from atende.media.gemini_media import GeminiTranscriber
+from atende.media.openai_media import OpenAITranscriber
+from atende.media.understanding import select_transcriber, select_vision
 
 SYSTEM_PROMPT = "Você é o assistente virtual da Padaria Pão Quente. Responda em português do Brasil."
 CONVERSATION = [
@@ -249,7 +256,7 @@ def test_openai_persistent_failure_is_unavailable_after_retries(failure: httpx.R
         (404, "model_not_found", LlmRejected),
     ],
 )
-def test_openai_client_error_is_rejected_without_retry(status: int, code: str, expected: type[Exception]) -> None:
+def test_openai_client_error_is_rejected_without_retry(status: int, code: str, expected: type[AtendeError]) -> None:
     # Given an error retrying cannot fix
     http, seen = scripted(
         httpx.Response(status, json={"error": {"message": "No.", "type": "invalid_request_error", "param": None, "code": code}})
@@ -405,3 +412,87 @@ def test_offline_model_answers_a_bill_with_what_was_read() -> None:
         "🤖 [modo offline] Li sua conta de luz: distribuidora: Enel SP; valor total: R$ 187,43; consumo: 245 kWh. "
         "Vou repassar para a equipe preparar seu orçamento."
     )
+
+
+# --- SDK clients: one per container, key and options ----------------------------------------------
+
+
+def test_the_sdk_client_is_built_once_per_key_and_options() -> None:
+    # Given the options a container builds once, and an equal copy of them
+    http, _ = scripted(httpx.Response(599))
+    options = LlmOptions(http_client=http)
+
+    # When the same key asks twice, with the options or their copy
+    first, again, copy = openai_client(OPENAI_KEY, options), openai_client(OPENAI_KEY, options), openai_client(OPENAI_KEY, replace(options))
+
+    # Then one SDK client
+    assert (again is first, copy is first) == (True, True)
+
+
+def _another_http_client(options: LlmOptions) -> LlmOptions:
+    return replace(options, http_client=scripted(httpx.Response(599))[0])
+
+
+@pytest.mark.parametrize(
+    ("key", "change"),
+    [
+        ("sk-proj-rotated", lambda options: options),
+        (OPENAI_KEY, lambda options: replace(options, timeout_seconds=60.0)),
+        (OPENAI_KEY, lambda options: replace(options, max_retries=0)),
+        (OPENAI_KEY, lambda options: replace(options, openai_base_url="https://api.groq.com/openai/v1")),
+        (OPENAI_KEY, _another_http_client),
+    ],
+    ids=["another-key", "timeout", "retries", "base-url", "http-client"],
+)
+def test_another_key_or_option_gets_another_sdk_client(key: str, change: Callable[[LlmOptions], LlmOptions]) -> None:
+    # Given a client for the deployment's key and options
+    options = LlmOptions(http_client=scripted(httpx.Response(599))[0])
+    built = openai_client(OPENAI_KEY, options)
+
+    # When the key or one option differs / Then another client
+    assert openai_client(key, change(options)) is not built
+
+
+def test_a_rotated_key_is_the_one_sent() -> None:
+    # Given a model that answered with the old key, then the secret rotated
+    http, seen = scripted(httpx.Response(200, json=OPENAI_OK))
+    options = LlmOptions(max_retries=0, http_client=http)
+    OpenAIChatModel(OPENAI_KEY, "gpt-4.1-mini", options).complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # When the next message builds its model with the new key
+    OpenAIChatModel("sk-proj-rotated", "gpt-4.1-mini", options).complete(SYSTEM_PROMPT, CONVERSATION)
+
+    # Then each request carried its own key
+    assert [r.headers["authorization"] for r in seen] == [f"Bearer {OPENAI_KEY}", "Bearer sk-proj-rotated"]
+
+
+PROVIDER_ADAPTERS = {"openai": (OpenAIChatModel, OpenAITranscriber), "gemini": (GeminiChatModel, GeminiTranscriber)}
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_a_tenants_models_share_one_sdk_client_per_container(provider: str) -> None:
+    # Given the deployment's keys and options, and a tenant on this provider
+    tenant = Tenant(tenant_id="padaria-pao-quente", name="Padaria Pão Quente", llm_provider=provider)
+    keys = LlmKeys(openai_api_key=OPENAI_KEY, gemini_api_key=GEMINI_KEY)
+    options = LlmOptions(http_client=scripted(httpx.Response(599))[0])
+
+    # When two messages each select the chat model, and media adapters are built with the same options
+    chat = [select_chat_model(tenant, keys, options) for _ in range(2)]
+    media = [select_transcriber(provider, keys, options, fallback=False), select_vision(provider, keys, options, fallback=False)]
+
+    # Then all of them talk through one SDK client
+    clients = {id(adapter._client) for adapter in [*chat, *media]}  # type: ignore[attr-defined]
+    assert (len(clients), type(chat[0]), type(media[0])) == (1, *PROVIDER_ADAPTERS[provider])
+
+
+def test_the_sdk_client_cache_is_bounded_and_holds_no_raw_key() -> None:
+    # Given a client for the deployment's key
+    options = LlmOptions(http_client=scripted(httpx.Response(599))[0])
+    first = gemini_client(GEMINI_KEY, options)
+
+    # When as many other keys as the cache holds are used (keys rotating, say)
+    for n in range(SDK_CLIENTS_MAX):
+        gemini_client(f"AIzaRotated{n}", options)
+
+    # Then the oldest was let go (the next use builds it again), and no cache key holds a raw key
+    assert (gemini_client(GEMINI_KEY, options) is first, any("AIza" in repr(key) for key in llm._sdk_clients)) == (False, False)

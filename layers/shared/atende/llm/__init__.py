@@ -1,12 +1,16 @@
 """LLM providers behind one small interface.
 
 ``select_chat_model`` picks the tenant's provider; SDKs (openai, google-genai) are imported
-inside their modules only when that provider is actually used, never at cold start.
+inside their modules only when that provider is actually used, never at cold start, and their
+clients are built once per container and key (``cached_sdk_client``), shared by chat and media.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,6 +61,35 @@ class LlmOptions:
     openai_base_url: str | None = None
     gemini_base_url: str | None = None
     http_client: httpx.Client | None = None  # injected in tests to point SDKs at local fakes
+
+
+# A container meets few (provider, key, options) combinations: chat and media options per provider,
+# times the keys in the LLM secret; a rotated key's client ages out instead of piling up.
+SDK_CLIENTS_MAX = 8
+_sdk_clients: OrderedDict[tuple[str, bytes, LlmOptions], Any] = OrderedDict()
+_sdk_clients_lock = threading.Lock()
+
+
+def cached_sdk_client[ClientT](provider: str, api_key: str, options: LlmOptions, build: Callable[[str, LlmOptions], ClientT]) -> ClientT:
+    """The provider's SDK client for this key and these options, built once per container.
+
+    Building one costs ~20 ms (openai) to ~45 ms (google-genai) of CPU, mostly TLS setup, and starts
+    an empty connection pool; kept, every adapter and message reuses its connections. Keyed by the
+    key's SHA-256 (the cache holds no raw key; the client does) and by the options (timeout, retries,
+    base URLs, and the injected ``http_client`` by identity). A rotated key gets a new client.
+    """
+    cache_key = (provider, hashlib.sha256(api_key.encode()).digest(), options)
+    with _sdk_clients_lock:
+        if cache_key in _sdk_clients:
+            _sdk_clients.move_to_end(cache_key)
+            cached: ClientT = _sdk_clients[cache_key]
+            return cached
+    client = build(api_key, options)  # outside the lock: a concurrent miss builds a spare, the last one stays
+    with _sdk_clients_lock:
+        _sdk_clients[cache_key] = client
+        while len(_sdk_clients) > SDK_CLIENTS_MAX:
+            _sdk_clients.popitem(last=False)
+    return client
 
 
 def select_chat_model(tenant: Tenant, keys: LlmKeys, options: LlmOptions) -> ChatModel:

@@ -8,13 +8,17 @@ from typing import Any
 
 from atende.domain.conversation import Turn
 from atende.errors import LlmAuthError, LlmRejected, LlmUnavailable
-from atende.llm import MAX_OUTPUT_TOKENS, ChatCompletion, LlmOptions
+from atende.llm import MAX_OUTPUT_TOKENS, ChatCompletion, LlmOptions, cached_sdk_client
 
 _RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
 
 
 def gemini_client(api_key: str, options: LlmOptions) -> Any:
-    """The SDK client every Gemini adapter (chat, media) uses."""
+    """The SDK client every Gemini adapter (chat, media) uses: one per container, key and options."""
+    return cached_sdk_client("gemini", api_key, options, _build_gemini_client)
+
+
+def _build_gemini_client(api_key: str, options: LlmOptions) -> Any:
     from google import genai  # lazy: the SDK pulls pydantic and more
     from google.genai import types
 

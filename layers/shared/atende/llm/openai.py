@@ -8,11 +8,15 @@ from typing import Any
 
 from atende.domain.conversation import Turn
 from atende.errors import LlmAuthError, LlmRejected, LlmUnavailable
-from atende.llm import MAX_OUTPUT_TOKENS, ChatCompletion, LlmOptions, as_openai_messages
+from atende.llm import MAX_OUTPUT_TOKENS, ChatCompletion, LlmOptions, as_openai_messages, cached_sdk_client
 
 
 def openai_client(api_key: str, options: LlmOptions) -> Any:
-    """The SDK client every OpenAI adapter (chat, media) uses."""
+    """The SDK client every OpenAI adapter (chat, media) uses: one per container, key and options."""
+    return cached_sdk_client("openai", api_key, options, _build_openai_client)
+
+
+def _build_openai_client(api_key: str, options: LlmOptions) -> Any:
     import openai  # lazy: ~100 ms of imports we only pay when this provider is used
 
     # The SDK retries 408/409/429/5xx and connection errors with exponential backoff itself.
