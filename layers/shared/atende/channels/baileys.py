@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
@@ -173,36 +173,24 @@ class _Read:
 
 
 def _read(kind: str, body: dict[str, Any], *, lottie: bool) -> _Read:
-    if kind == "extendedTextMessage":
-        return _Read(MessageType.TEXT, text(body.get("text")))
     if kind in MEDIA_TYPES:
         return _media(MEDIA_TYPES[kind], body, lottie=lottie)
-    if kind in ("locationMessage", "liveLocationMessage"):
-        return _location(body, live=kind == "liveLocationMessage" or body.get("isLive") is True)
-    if kind == "contactMessage":
-        return _contacts([body])
-    if kind == "contactsArrayMessage":
-        return _contacts(objects(body.get("contacts")))
-    if kind == "reactionMessage":
-        # A removal is an empty text: it stays "", told apart from absence.
-        target = text(obj(body.get("key")).get("id"))
-        return _Read(MessageType.REACTION, extra={"target_message_id": target, "emoji": text(body.get("text")) or ""})
-    if kind == "buttonsResponseMessage":
-        reply_id = text(body.get("selectedButtonId"))
-        extra = {"interactive_type": "button_reply", "reply_id": reply_id}
-        return _Read(MessageType.INTERACTIVE, text(body.get("selectedDisplayText")) or reply_id, extra=extra)
-    if kind == "listResponseMessage":
-        reply_id = text(obj(body.get("singleSelectReply")).get("selectedRowId"))
-        extra = {"interactive_type": "list_reply", "reply_id": reply_id, "description": text(body.get("description"))}
-        return _Read(MessageType.INTERACTIVE, text(body.get("title")) or reply_id, extra=extra)
-    if kind == "templateButtonReplyMessage":
-        payload = text(body.get("selectedId"))
-        return _Read(MessageType.BUTTON, text(body.get("selectedDisplayText")) or payload, extra={"payload": payload})
-    if kind == "interactiveResponseMessage":
-        return _native_flow(body)
+    reader = _READERS.get(kind)
+    if reader is not None:
+        return reader(body)
     if kind in _UNSUPPORTED_TYPES:
         return _Read(MessageType.UNSUPPORTED, extra={"unsupported_type": kind})
     return _Read(MessageType.UNKNOWN, extra={"unsupported_type": kind})
+
+
+def _extended_text(body: dict[str, Any]) -> _Read:
+    return _Read(MessageType.TEXT, text(body.get("text")))
+
+
+def _reaction(body: dict[str, Any]) -> _Read:
+    # A removal is an empty text: it stays "", told apart from absence.
+    target = text(obj(body.get("key")).get("id"))
+    return _Read(MessageType.REACTION, extra={"target_message_id": target, "emoji": text(body.get("text")) or ""})
 
 
 # --- media -----------------------------------------------------------------------------------
@@ -239,6 +227,14 @@ def _sha256_hex(value: Any) -> str | None:
 # --- location and contacts -------------------------------------------------------------------
 
 
+def _pin(body: dict[str, Any]) -> _Read:
+    return _location(body, live=body.get("isLive") is True)
+
+
+def _live_location(body: dict[str, Any]) -> _Read:
+    return _location(body, live=True)
+
+
 def _location(body: dict[str, Any], *, live: bool) -> _Read:
     extra: dict[str, Any] = {
         "latitude": number(body.get("degreesLatitude")),
@@ -250,6 +246,14 @@ def _location(body: dict[str, Any], *, live: bool) -> _Read:
     }
     # What the customer wrote with it: a live location's caption, a pin's comment.
     return _Read(MessageType.LOCATION, text(body.get("caption")) or text(body.get("comment")), extra=extra)
+
+
+def _contact(body: dict[str, Any]) -> _Read:
+    return _contacts([body])
+
+
+def _contacts_array(body: dict[str, Any]) -> _Read:
+    return _contacts(objects(body.get("contacts")))
 
 
 def _contacts(cards: list[dict[str, Any]]) -> _Read:
@@ -313,6 +317,25 @@ def _waid(params: list[str]) -> str | None:
 # --- replies to our buttons, lists and native flows ------------------------------------------
 
 
+def _button_reply(body: dict[str, Any]) -> _Read:
+    # Without its label (some clients send only the id) the id is the text: the customer did
+    # answer, and an id like "horarios" reads better than the "can't read this" notice.
+    reply_id = text(body.get("selectedButtonId"))
+    extra = {"interactive_type": "button_reply", "reply_id": reply_id}
+    return _Read(MessageType.INTERACTIVE, text(body.get("selectedDisplayText")) or reply_id, extra=extra)
+
+
+def _list_reply(body: dict[str, Any]) -> _Read:
+    reply_id = text(obj(body.get("singleSelectReply")).get("selectedRowId"))
+    extra = {"interactive_type": "list_reply", "reply_id": reply_id, "description": text(body.get("description"))}
+    return _Read(MessageType.INTERACTIVE, text(body.get("title")) or reply_id, extra=extra)
+
+
+def _template_reply(body: dict[str, Any]) -> _Read:
+    payload = text(body.get("selectedId"))
+    return _Read(MessageType.BUTTON, text(body.get("selectedDisplayText")) or payload, extra={"payload": payload})
+
+
 def _native_flow(body: dict[str, Any]) -> _Read:
     """A native-flow reply (quick reply, list or Flow tapped on an ``interactiveMessage``).
 
@@ -342,6 +365,21 @@ def _identifier(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return text(value)
+
+
+# Content key → reader, for the non-media content the assistant understands.
+_READERS: dict[str, Callable[[dict[str, Any]], _Read]] = {
+    "extendedTextMessage": _extended_text,
+    "locationMessage": _pin,
+    "liveLocationMessage": _live_location,
+    "contactMessage": _contact,
+    "contactsArrayMessage": _contacts_array,
+    "reactionMessage": _reaction,
+    "buttonsResponseMessage": _button_reply,
+    "listResponseMessage": _list_reply,
+    "templateButtonReplyMessage": _template_reply,
+    "interactiveResponseMessage": _native_flow,
+}
 
 
 # --- contextInfo ------------------------------------------------------------------------------
