@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from local.events import LambdaContext
+from local.functions import invoke
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         if module is None:
             parser.error(f"unknown function {args.function}")
         timeout = int(stack.stack.function(args.function).get("Timeout", 30))
-        result = module.lambda_handler(event, LambdaContext(function_name=args.function, timeout_seconds=timeout))
+        result = invoke(module.lambda_handler, event, LambdaContext(function_name=args.function, timeout_seconds=timeout))
         print(json.dumps(result, indent=2, ensure_ascii=False))
         for call in stack.sandbox.calls:
             print(f"graph-sandbox: {call.kind} → {call.to or call.payload.get('message_id')}: {call.text or ''}", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 - moto in server mode, with every stateful resource of template.yaml (local.provision);
 - the real WebhookFunction behind an HTTP server (API Gateway HTTP API v2 events);
-- the real ProcessorFunction fed by a poller that behaves like Lambda's SQS event source;
+- the real ProcessorFunction fed by a poller that behaves like Lambda's SQS event source
+  (local.runner, including per-group FIFO order: docs/moto-fifo.md);
+- every handler call run as its own invocation (local.functions.invoke): the webhook's and the
+  processor's log lines each carry their own function name and correlation id;
 - provider sandboxes on one port (Graph API at /, Evolution at /evolution, Whaticket at
   /whaticket) that record outbound messages; Meta's and Evolution's post status webhooks back;
 - the offline LLM unless OPENAI_API_KEY / GEMINI_API_KEY is set in the environment.
@@ -20,12 +23,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.events import LambdaContext, http_api_event
-from local.functions import ensure_layer_on_path, load_function_module
+from local.functions import ensure_layer_on_path, invoke, load_function_module
 from local.sandbox import GraphSandbox, OutboundCall, send_body, send_json, status_webhook
 from local.sandbox_relays import EvolutionSandbox, RelayCall, WhaticketSandbox
 from local.seed import DEMO
 
 HOST = "127.0.0.1"
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """A thread per request, and a listen backlog for bursts: socketserver's default of 5 refuses
+    (or resets) the connections beyond it while the accept loop is busy, where API Gateway would
+    answer them all."""
+
+    request_queue_size = 128
+    daemon_threads = True
 
 
 @dataclass
@@ -64,7 +76,7 @@ class LocalStack:
         self.sandbox = GraphSandbox(access_tokens={DEMO.access_token}, on_sent=self._after_send)
         self.evolution = EvolutionSandbox(api_keys={DEMO.evolution_api_key}, on_sent=self._after_evolution_send)
         self.whaticket = WhaticketSandbox(api_tokens={DEMO.whaticket_api_token})
-        sandboxes = ThreadingHTTPServer((HOST, self.graph_port), self._sandbox_handler_class())
+        sandboxes = LocalHTTPServer((HOST, self.graph_port), self._sandbox_handler_class())
         self._servers.append(sandboxes)
         self.graph_port = sandboxes.server_address[1]
         self._spawn("provider-sandboxes", sandboxes.serve_forever)
@@ -90,10 +102,10 @@ class LocalStack:
         self.processor._settings.cache_clear()
         self.processor._service.cache_clear()
 
-        server = ThreadingHTTPServer((HOST, self.webhook_port), self._webhook_handler_class())
-        self._servers.append(server)
-        self.webhook_port = server.server_address[1]
-        self._spawn("webhook-http", server.serve_forever)
+        self.webhook_server = LocalHTTPServer((HOST, self.webhook_port), self._webhook_handler_class())
+        self._servers.append(self.webhook_server)
+        self.webhook_port = self.webhook_server.server_address[1]
+        self._spawn("webhook-http", self.webhook_server.serve_forever)
         self._spawn("processor-poller", self._poll_forever)
         return self
 
@@ -272,7 +284,7 @@ class LocalStack:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else None
                 event = http_api_event(method, path, body=body, headers=dict(self.headers.items()), raw_query=query)
-                result = stack.webhook.lambda_handler(event, LambdaContext(function_name="WebhookFunction", timeout_seconds=10))
+                result = invoke(stack.webhook.lambda_handler, event, LambdaContext(function_name="WebhookFunction", timeout_seconds=10))
                 self._send(result["statusCode"], result.get("headers", {}), result.get("body", ""))
 
             def _send(self, status: int, headers: dict[str, str], body: str) -> None:

@@ -232,3 +232,41 @@ def test_the_stack_serves_the_sandboxes_media_registration_endpoints(local_stack
     assert local_stack.sandbox.media["1090000000000001"].data == b"\x89PNG"
     assert (evolution.status_code, evolution.json()["size"]) == (201, 4)
     assert local_stack.evolution.sent == []
+
+
+@pytest.mark.enable_socket
+@pytest.mark.slow
+def test_forty_clients_connected_at_once_all_get_an_answer(local_stack):
+    import socket
+    import threading
+
+    from atende.channels.meta import sign_meta_body
+    from local.meta_payload import text_webhook
+
+    # Given the webhook server not accepting for a moment (its socket still listening), as when its
+    # accept loop falls behind a burst: each connection has to wait in the listen backlog
+    server = local_stack.webhook_server
+    server.shutdown()
+    clients: list[socket.socket] = []
+    try:
+        # When 40 clients connect and send a signed webhook each (a connect completes only if the
+        # backlog has room: with socketserver's default of 5, the 7th times out)
+        for n in range(40):
+            body, _ = text_webhook(f"Cliente {n}: vocês abrem no domingo?")
+            head = (
+                "POST /webhooks/meta HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"X-Hub-Signature-256: {sign_meta_body(body, DEMO.app_secret)}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            client = socket.create_connection(("127.0.0.1", local_stack.webhook_port), timeout=2)
+            clients.append(client)
+            client.sendall(head.encode() + body)
+    finally:
+        threading.Thread(target=server.serve_forever, name="webhook-http", daemon=True).start()
+
+    # Then every one of them gets the webhook's answer
+    answers = []
+    for client in clients:
+        client.settimeout(30)
+        with client, client.makefile("rb") as response:
+            answers.append((response.readline().split()[1], response.read().rpartition(b"\r\n\r\n")[2]))
+    assert answers == [(b"200", b'{"received":1,"statuses":0}')] * 40
