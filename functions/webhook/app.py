@@ -1,19 +1,16 @@
 """WebhookFunction: API Gateway HTTP API (payload v2) → verify, normalise, enqueue, answer.
 
 Thin on purpose: translate the HTTP event, call the provider's ingress use case, translate the
-answer. Routes:
-
-- ``GET|POST /webhooks/meta``
-- ``POST /webhooks/evolution`` (and ``/webhooks/evolution/<event>``: Evolution's
-  ``webhook_by_events`` appends the event name; the body's ``event`` is what counts)
-- ``POST /webhooks/whaticket/<connection>`` (signed relays), ``POST /webhooks/whaticket`` with
-  the connection in ``X-Atende-Channel``, and ``POST /webhooks/whaticket/<connection>/<token>``
-  (the weaker URL-token option, for forks that cannot sign)
+answer. The routes are the providers' (``atende.providers.<provider>``: ``BUNDLE.routes``, one per
+template.yaml event, all under ``/webhooks/<provider>``); only the bundle a path names is
+imported, so a Meta delivery never loads the Evolution/Whaticket code. No route with this path:
+404; routes with it, none for this method: 405.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,11 +19,13 @@ from atende.bootstrap import WebhookIngresses, build_webhook
 from atende.config import WebhookSettings
 from atende.errors import AtendeError
 from atende.observability import count, logger, metrics
+from atende.providers import match_route
 from atende.service.ingress import HttpResponse
 
-_NOT_FOUND = HttpResponse(404, '{"error":"not_found"}')
-_NOT_ALLOWED = HttpResponse(405, '{"error":"method_not_allowed"}')
-CHANNEL_HEADER = "x-atende-channel"
+_UNROUTED = {
+    404: HttpResponse(404, '{"error":"not_found"}'),
+    405: HttpResponse(405, '{"error":"method_not_allowed"}'),
+}
 
 
 @cache
@@ -51,29 +50,32 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _route(event: dict[str, Any]) -> HttpResponse:
     method = event.get("requestContext", {}).get("http", {}).get("method", "")
-    path = event.get("rawPath", "").rstrip("/")
-    if path == "/webhooks/meta":
-        if method == "GET":
-            return _ingresses().meta.subscribe(_query(event))
-        if method == "POST":
-            return _ingresses().meta.receive(_raw_body(event), _header(event, "x-hub-signature-256"))
-        return _NOT_ALLOWED
-    segments = path.split("/")[1:]  # "", "webhooks", provider, ...
-    if len(segments) < 2 or segments[0] != "webhooks" or segments[1] not in ("evolution", "whaticket"):
-        return _NOT_FOUND
-    if method != "POST":
-        return _NOT_ALLOWED
-    rest = segments[2:]
-    if segments[1] == "evolution":
-        if len(rest) > 1:
-            return _NOT_FOUND
-        return _ingresses().evolution.receive(_raw_body(event), _headers(event))
-    if len(rest) > 2:
-        return _NOT_FOUND
-    headers = _headers(event)
-    connection = rest[0] if rest else headers.get(CHANNEL_HEADER)
-    url_token = rest[1] if len(rest) == 2 else None
-    return _ingresses().whaticket.receive(connection, _raw_body(event), headers, url_token)
+    match = match_route(method, event.get("rawPath", "").rstrip("/"))
+    if isinstance(match, int):
+        return _UNROUTED[match]
+    return match.route.call(_ingresses().ingress(match.bundle), _Request(event, match.params))
+
+
+class _Request:
+    """The event as the providers' routes read it (``atende.providers.WebhookRequest``)."""
+
+    __slots__ = ("_event", "params")
+
+    def __init__(self, event: dict[str, Any], params: Mapping[str, str]) -> None:
+        self._event = event
+        self.params = params
+
+    def body(self) -> bytes:
+        return _raw_body(self._event)
+
+    def header(self, name: str) -> str | None:
+        return _header(self._event, name)
+
+    def headers(self) -> dict[str, str]:
+        return _headers(self._event)
+
+    def query(self) -> dict[str, str]:
+        return _query(self._event)
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:

@@ -68,7 +68,11 @@ def _camel(reason: str) -> str:
     return "".join(part.title() for part in reason.split("_"))
 
 
-class _RelayIngress:
+class RelayIngress:
+    """Base of the self-hosted providers' ingresses: per-channel webhook credentials (found by
+    the channel's name, cached, re-read once after a failed proof), pseudonymous contact ids,
+    one enqueue. A new provider of this kind subclasses it and adds ``receive``."""
+
     provider: Provider
 
     def __init__(self, settings: WebhookSettings, queue: Queue, secrets: Secrets, *, clock: Callable[[], float] = time.time) -> None:
@@ -136,7 +140,7 @@ class _RelayIngress:
                 count(f"InboundIgnored{_camel(reason)}", n)
 
 
-class EvolutionIngress(_RelayIngress):
+class EvolutionIngress(RelayIngress):
     provider = Provider.EVOLUTION
 
     def __init__(
@@ -184,7 +188,7 @@ class EvolutionIngress(_RelayIngress):
         return json_response(200, {"received": len(delivery.messages), "statuses": len(delivery.statuses)})
 
 
-class WhaticketIngress(_RelayIngress):
+class WhaticketIngress(RelayIngress):
     provider = Provider.WHATICKET
 
     def __init__(
