@@ -584,7 +584,7 @@ def run_case(kind: str, provider: str, mode: str, spec: dict[str, Any]) -> dict[
 
         module = load_function_module(FUNCTION)
         service = build_reply_service(ProcessorSettings.from_env(), http_client=httpx.Client(transport=httpx.MockTransport(router)))
-        module._service = lambda: service  # the seam tests/support.py and bench.processor use
+        module.use_service(service)  # the seam tests/support.py and bench.processor use
         processor = Processor(module.lambda_handler, tracer)
         runner_sqs = boto3.session.Session(region_name=REGION).client("sqs")  # the event source mapping's, not the function's
         queue = stack.resources["InboundQueue"]

@@ -190,7 +190,7 @@ def _processor_handler(http: httpx.Client) -> Callable[[dict[str, Any], Any], di
     service = build_reply_service(ProcessorSettings.from_env(), http_client=http)
     # The handler builds its service once per container; hand it one whose HTTP goes to the
     # sandbox (the same seam tests/support.py uses).
-    processor._service = lambda: service
+    processor.use_service(service)
     return processor.lambda_handler  # type: ignore[no-any-return]
 
 

@@ -100,7 +100,7 @@ class LocalStack:
         self.processor = load_function_module("ProcessorFunction")
         self.webhook._ingresses.cache_clear()
         self.processor._settings.cache_clear()
-        self.processor._service.cache_clear()
+        self.processor.use_service(None)
 
         self.webhook_server = LocalHTTPServer((HOST, self.webhook_port), self._webhook_handler_class())
         self._servers.append(self.webhook_server)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ class Pipeline:
     http: httpx.Client
     evolution: EvolutionSandbox
     whaticket: WhaticketSandbox
+    clock: ManualClock
 
     def post(self, path: str, raw: bytes, headers: dict[str, str]) -> dict[str, Any]:
         event = http_api_event("POST", path, body=raw, headers={"content-type": "application/json", **headers})
@@ -67,7 +69,32 @@ class Pipeline:
         return boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
 
 
-def build_pipeline(stack: Any, sandbox: GraphSandbox | None = None, *, llm_transport: httpx.MockTransport | None = None) -> Pipeline:
+# The processor sees each message this many seconds after the customer sent it: later than the
+# tenant's burst pause, so a lone message is answered on its first delivery. Burst tests set
+# ``processing_delay=0`` and move a ``ManualClock`` themselves.
+PROCESSING_DELAY_SECONDS = 10
+
+
+class ManualClock:
+    """Wall-clock time plus an offset the test moves (the processor's ``clock``)."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+def build_pipeline(
+    stack: Any,
+    sandbox: GraphSandbox | None = None,
+    *,
+    llm_transport: httpx.MockTransport | None = None,
+    processing_delay: float = PROCESSING_DELAY_SECONDS,
+) -> Pipeline:
     import boto3
 
     from atende.bootstrap import build_reply_service
@@ -96,10 +123,12 @@ def build_pipeline(stack: Any, sandbox: GraphSandbox | None = None, *, llm_trans
 
     http = httpx.Client(transport=httpx.MockTransport(route))
     service = build_reply_service(ProcessorSettings.from_env(), http_client=http)
-    processor._service = lambda: service
+    clock = ManualClock(processing_delay)
+    service._clock = clock
+    processor.use_service(service)
     queue = stack.resources["InboundQueue"]
     runner = QueueRunner(boto3.client("sqs"), queue.ref, queue.attrs["Arn"], processor.lambda_handler, retry_immediately=True)
-    return Pipeline(stack, webhook, processor, sandbox, runner, http, evolution, whaticket)
+    return Pipeline(stack, webhook, processor, sandbox, runner, http, evolution, whaticket, clock)
 
 
 def enqueue_again(stack: Any, pipeline: Pipeline, raw: bytes) -> None:

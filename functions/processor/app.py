@@ -19,7 +19,7 @@ from atende.config import ProcessorSettings
 from atende.domain.messages import EnvelopeError
 from atende.errors import AtendeError
 from atende.observability import count, logger, metrics
-from atende.service.replies import Attempt, ReplyService
+from atende.service.replies import Attempt, ReplyService, burst_followers
 from atende.store.queue import dead_letter
 
 tracer = Tracer()
@@ -44,6 +44,14 @@ _RETRY_MAX_SECONDS = 900
 
 class OutOfTime(AtendeError):
     is_transient = True
+    attempted = False  # never started: not an attempt, and never a reason to dead-letter
+
+
+# Per invocation: what the batch says about each record (set by lambda_handler, read by
+# record_handler), and how each failed record should come back.
+_followers: dict[str, tuple[int, ...]] = {}
+_seen: dict[str, bool] = {}  # record id → whether the handler did real work on it
+_retry_after: dict[str, int] = {}
 
 
 @cache
@@ -51,8 +59,22 @@ def _settings() -> ProcessorSettings:
     return ProcessorSettings.from_env()
 
 
-@cache
+_override: ReplyService | None = None
+
+
+def use_service(service: ReplyService | None) -> None:
+    """Tests, the bench and the local stack wire their own service (None = build from the environment)."""
+    global _override
+    _override = service
+    _built.cache_clear()
+
+
 def _service() -> ReplyService:
+    return _override if _override is not None else _built()
+
+
+@cache
+def _built() -> ReplyService:
     return build_reply_service(_settings())
 
 
@@ -64,8 +86,16 @@ def record_handler(record: SQSRecord) -> str:
     margin = _MEDIA_SAFETY_MARGIN_MS if _MEDIA_MARK in record.body else _SAFETY_MARGIN_MS
     if _context is not None and _context.get_remaining_time_in_millis() < margin:
         raise OutOfTime("not enough time left in this invocation")
-    attempt = Attempt(int(record.attributes.approximate_receive_count or 1), _settings().max_receive_count)
+    settings = _settings()
+    attempt = Attempt(
+        int(record.attributes.approximate_receive_count or 1),
+        settings.max_receive_count,
+        sqs_message_id=record.message_id,
+        later_in_batch=_followers.get(record.message_id, ()),
+        max_attempts=settings.max_attempts,
+    )
     logger.set_correlation_id(record.attributes.message_deduplication_id)
+    _seen[record.message_id] = True
     try:
         outcome = _service().handle(record.body, attempt)
     except EnvelopeError:
@@ -81,13 +111,19 @@ def record_handler(record: SQSRecord) -> str:
         logger.error("unreadable queue message moved to the DLQ", extra={"message_id": record.message_id})
         return "dead_lettered"
     except Exception as exc:
-        count("RecordFailed")
-        logger.warning(
-            "record failed",
-            extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "transient": getattr(exc, "is_transient", False)},
-        )
-        if attempt.is_last:
-            count("RecordDeadLettered")
+        attempted = bool(getattr(exc, "attempted", True))
+        _seen[record.message_id] = attempted
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        if retry_after is not None:
+            _retry_after[record.message_id] = int(retry_after)
+        if attempted:
+            count("RecordFailed")
+            logger.warning(
+                "record failed",
+                extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "transient": getattr(exc, "is_transient", False)},
+            )
+            if attempt.receive_count >= attempt.max_receive_count:
+                count("RecordDeadLettered")
         raise
     finally:
         logger.remove_keys(["provider_message_id", "contact_id", "tenant_id"])
@@ -101,9 +137,61 @@ def record_handler(record: SQSRecord) -> str:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _context
     _context = context
+    records = event.get("Records", [])
+    _followers.clear()
+    _seen.clear()
+    _retry_after.clear()
+    _followers.update(
+        burst_followers([(r["messageId"], r.get("attributes", {}).get("MessageGroupId"), r.get("body", "")) for r in records])
+    )
     response = process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    _rescue(records, response)
     _backoff(event, response)
     return response
+
+
+def _rescue(records: list[dict[str, Any]], response: dict[str, Any]) -> None:
+    """A record that failed without being attempted on the delivery that could dead-letter it
+    (dragged behind a failing message of its conversation, held for a burst, out of time) is
+    re-queued as a fresh copy and the original deleted: SQS counts every delivery, and a message
+    nobody tried must never reach the DLQ. The claim keeps the copy exactly-once.
+    """
+    failures = response.get("batchItemFailures", [])
+    if not failures:
+        return
+    failed = {item["itemIdentifier"] for item in failures}
+    threshold = _settings().max_receive_count - 1
+    rescued: set[str] = set()
+    dragged_group: set[str] = set()
+    from atende.store import aws
+
+    for record in records:
+        record_id = record["messageId"]
+        attributes = record.get("attributes", {})
+        group = attributes.get("MessageGroupId") or ""
+        if record_id not in failed:
+            continue
+        unattempted = not _seen.get(record_id, False)
+        receives = int(attributes.get("ApproximateReceiveCount", "1"))
+        # Once one record of a conversation is re-queued, its later ones follow it (order kept).
+        if not unattempted or (receives < threshold and group not in dragged_group):
+            continue
+        dedup = attributes.get("MessageDeduplicationId") or record_id
+        try:
+            aws.client("sqs").send_message(
+                QueueUrl=_settings().inbound_queue_url,
+                MessageBody=record["body"],
+                MessageGroupId=group or "rescued",
+                MessageDeduplicationId=f"{dedup[:100]}~r{receives}",
+            )
+        except Exception as exc:  # best effort: it stays failed and SQS decides
+            logger.warning("could not re-queue an unattempted record", extra={"error": type(exc).__name__})
+            continue
+        rescued.add(record_id)
+        dragged_group.add(group)
+        count("RecordRequeued")
+    if rescued:
+        response["batchItemFailures"] = [item for item in failures if item["itemIdentifier"] not in rescued]
 
 
 def _backoff(event: dict[str, Any], response: dict[str, Any]) -> None:
@@ -117,7 +205,7 @@ def _backoff(event: dict[str, Any], response: dict[str, Any]) -> None:
         if record["messageId"] not in failed:
             continue
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        delay = min(_RETRY_BASE_SECONDS * 2 ** (receives - 1), _RETRY_MAX_SECONDS)
+        delay = _retry_after.get(record["messageId"]) or min(_RETRY_BASE_SECONDS * 2 ** (receives - 1), _RETRY_MAX_SECONDS)
         try:
             aws.client("sqs").change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=delay)
         except Exception as exc:  # best effort: the queue's own visibility timeout still applies

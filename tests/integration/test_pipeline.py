@@ -80,6 +80,8 @@ def test_text_message_gets_exactly_one_offline_reply_to_the_sender(pipeline):
         "to": DEMO.customer_wa_id,
         "type": "text",
         "text": {"preview_url": False, "body": reply.text},
+        # Names the send (inbound id | part): Meta echoes it in the status webhooks.
+        "biz_opaque_callback_data": f"{TEXT_ID}|0",
     }
     assert reply.phone_number_id == DEMO.phone_number_id
     assert reply.text.startswith("🤖 [modo offline] Nosso horário de atendimento")
@@ -92,8 +94,9 @@ def test_inbound_outbound_and_profile_are_persisted_in_the_contact_partition(sta
     pipeline.runner.drain()
     [reply] = pipeline.sandbox.sent
     items = {i["SK"]: i for i in store(stack).contact_items(DEMO.tenant_id, cid)}
-    assert set(items) == {"PROFILE", f"MSG#IN#{TEXT_ID}", f"MSG#OUT#{reply.message_id}"}
+    assert set(items) == {"PROFILE", f"MSG#IN#{TEXT_ID}", f"MSG#OUT#{reply.message_id}", f"SESSION#{sent_at:010d}"}
     inbound, outbound, profile = items[f"MSG#IN#{TEXT_ID}"], items[f"MSG#OUT#{reply.message_id}"], items["PROFILE"]
+    session = items[f"SESSION#{sent_at:010d}"]
     assert (inbound["outcome"], inbound["text"], inbound["replied_with"]) == (
         "replied",
         "Olá! Vocês abrem no domingo? 🥐",
@@ -104,6 +107,11 @@ def test_inbound_outbound_and_profile_are_persisted_in_the_contact_partition(sta
     assert (profile["wa_id"], profile["user_id"], profile["version"]) == (DEMO.customer_wa_id, DEMO.customer_user_id, 1)
     assert [t["r"] for t in profile["memory"]] == ["user", "assistant"]
     assert inbound["ttl"] - inbound["processed_at"] == 90 * 86400  # the tenant's retention
+    # What the assistant read, what it cost (the offline model is free), and the session it opened
+    assert (inbound["understood"], inbound["session_id"], inbound["cost_brl"]) == ("Olá! Vocês abrem no domingo? 🥐", f"{sent_at:010d}", 0)
+    assert inbound["llm"]["local/atende-offline-1"]["calls"] == 1
+    assert (session["messages_in"], session["messages_out"], session["outcome"], session["human"]) == (1, 1, "open", False)
+    assert profile["session"]["started_at"] == sent_at and profile["conversation"]["state"] == "bot"
 
 
 def test_bsuid_only_sender_is_answered_through_the_recipient_field(pipeline):
@@ -336,10 +344,10 @@ def test_expired_token_fails_the_record_with_a_metric_and_succeeds_once_fixed(st
 
 
 def test_one_failing_conversation_neither_blocks_others_nor_loses_its_order(pipeline):
-    # Given Mariana's two messages and João's one, in the same batch
+    # Given Mariana's two messages (half a minute apart: not a burst) and João's one, in the same batch
     t = now()
-    mariana_1 = fixture_bytes("meta/text.json", timestamp=t)
-    mariana_2 = mariana_1.replace(b"wamid.HBgN", b"wamid.MARIANA2").replace(b"domingo", b"feriado")
+    mariana_1 = fixture_bytes("meta/text.json", timestamp=t - 30)
+    mariana_2 = fixture_bytes("meta/text.json", timestamp=t).replace(b"wamid.HBgN", b"wamid.MARIANA2").replace(b"domingo", b"feriado")
     pipeline.deliver(mariana_1)
     pipeline.deliver(mariana_2)
     pipeline.deliver(fixture_bytes("meta/text_ddd31.json", timestamp=t))

@@ -24,6 +24,7 @@ from atende.errors import (
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
+    SendOutcomeUnknown,
 )
 from local.sandbox import GraphSandbox
 
@@ -268,11 +269,16 @@ def test_http_429_without_code_is_rate_limited() -> None:
 
 
 @pytest.mark.parametrize(
-    "failure",
-    [httpx.ReadTimeout, httpx.ConnectTimeout, httpx.ConnectError, httpx.RemoteProtocolError],
+    ("failure", "expected"),
+    [
+        (httpx.ReadTimeout, SendOutcomeUnknown),  # the request went out: Meta may have accepted it
+        (httpx.ConnectTimeout, ProviderUnavailable),
+        (httpx.ConnectError, ProviderUnavailable),
+        (httpx.RemoteProtocolError, SendOutcomeUnknown),  # the connection dropped after sending
+    ],
     ids=["read-timeout", "connect-timeout", "connect-error", "protocol-error"],
 )
-def test_transport_failure_is_unavailable(failure: type[httpx.TransportError]) -> None:
+def test_transport_failure_is_unavailable_and_a_lost_answer_is_unknown(failure: type[httpx.TransportError], expected: type) -> None:
     # Given a network that fails before Graph answers
     def fail(request: httpx.Request) -> httpx.Response:
         raise failure("boom", request=request)
@@ -281,8 +287,8 @@ def test_transport_failure_is_unavailable(failure: type[httpx.TransportError]) -
     with pytest.raises(ProviderUnavailable) as caught:
         client_for(httpx.MockTransport(fail)).send_text("5511987654321", "Oi")
 
-    # Then no httpx exception leaks, but it is kept as the cause
-    assert type(caught.value) is ProviderUnavailable
+    # Then: transient either way; only a lost answer makes the retry reconcile before resending
+    assert type(caught.value) is expected
     assert caught.value.is_transient is True
     assert type(caught.value.__cause__) is failure
 

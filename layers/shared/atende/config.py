@@ -98,7 +98,10 @@ class ProcessorSettings:
     gemini_base_url: str | None = None
     # Must equal the queue's RedrivePolicy.maxReceiveCount: on that attempt we apologise instead
     # of failing again, so the customer is never left without an answer nor apologised to twice.
-    max_receive_count: int = 5
+    max_receive_count: int = 10
+    # Real attempts (deliveries that did work) before the last-attempt apology; SQS's count also
+    # includes deliveries held for a burst or dragged behind a failing message, so it is higher.
+    max_attempts: int = 5
     # A claim on an inbound message is a lease; it must outlive one invocation (= function timeout)
     # so a crashed invocation's claim expires before SQS makes the message visible again.
     claim_lease_seconds: int = 300
@@ -127,7 +130,8 @@ class ProcessorSettings:
             graph_api_version=_optional(env, "GRAPH_API_VERSION") or DEFAULT_GRAPH_API_VERSION,
             openai_base_url=_optional(env, "OPENAI_BASE_URL"),
             gemini_base_url=_optional(env, "GEMINI_BASE_URL"),
-            max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 5, minimum=1),
+            max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 10, minimum=2),
+            max_attempts=_int(env, "MAX_ATTEMPTS", 5, minimum=1),
             claim_lease_seconds=_int(env, "CLAIM_LEASE_SECONDS", 300, minimum=1),
             dedup_ttl_days=_int(env, "DEDUP_TTL_DAYS", 8, minimum=7),
             llm_timeout_seconds=_int(env, "LLM_TIMEOUT_SECONDS", 20, minimum=1),

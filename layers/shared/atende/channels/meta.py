@@ -486,4 +486,6 @@ def _parse_status(raw: Any, channel: Channel, contact_id: ContactIdFactory) -> S
         timestamp=timestamp,
         error_code=integer(first_error.get("code")),
         error_title=text(first_error.get("title")),
+        # Echo of what we attached to the send: lets a retry reconcile a send whose answer was lost.
+        callback_data=(text(raw.get("biz_opaque_callback_data")) or "")[:512] or None,
     )

@@ -1,10 +1,13 @@
-"""Conversation rules: bounded memory, the 24-hour window, reply splitting."""
+"""Conversation rules: bounded memory, the 24-hour window, reply splitting, conversation state,
+sessions and the per-contact flood window."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
@@ -69,3 +72,226 @@ def _best_cut(text: str, limit: int) -> int:
         if ends and ends[-1] >= limit // 2:  # don't produce tiny fragments to honour a boundary
             return ends[-1]
     return limit
+
+
+# --- conversation state --------------------------------------------------------------------
+
+
+class ConversationState(StrEnum):
+    BOT = "bot"  # the assistant answers
+    QUEUED = "queued"  # waiting for a human: the bot stays silent, messages are still recorded
+    ASSIGNED = "assigned"  # a human is in charge: the bot stays silent
+    RESOLVED = "resolved"  # closed; the next customer message goes back to the bot
+
+    @classmethod
+    def _missing_(cls, value: object) -> ConversationState:
+        return cls.BOT
+
+
+HUMAN_STATES = frozenset({ConversationState.QUEUED, ConversationState.ASSIGNED})
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One per contact, on the profile item the pipeline already reads (no extra round trip)."""
+
+    state: ConversationState = ConversationState.BOT
+    priority: int = 0  # queued conversations: higher first
+    assignee: str | None = None
+    snoozed_until: int | None = None  # a human parked it: silent until then, a customer message wakes it
+    changed_at: int = 0
+
+    def human_in_charge(self, now: int) -> bool:
+        return self.state in HUMAN_STATES or (self.snoozed_until is not None and self.snoozed_until > now)
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"state": self.state.value, "priority": self.priority, "changed_at": self.changed_at}
+        if self.assignee:
+            item["assignee"] = self.assignee
+        if self.snoozed_until is not None:
+            item["snoozed_until"] = self.snoozed_until
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any] | None) -> Conversation:
+        if not item:
+            return cls()
+        snoozed = item.get("snoozed_until")
+        return cls(
+            state=ConversationState(str(item.get("state") or "bot")),
+            priority=int(item.get("priority", 0)),
+            assignee=str(item["assignee"]) if item.get("assignee") else None,
+            snoozed_until=int(snoozed) if snoozed is not None else None,
+            changed_at=int(item.get("changed_at", 0)),
+        )
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+class SessionOutcome(StrEnum):
+    OPEN = "open"
+    IDLE = "idle"  # closed by inactivity (the next message opened a new session)
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """LLM tokens and cost of one model within a message or a session (cost as a decimal string)."""
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    cost_brl: Decimal = Decimal(0)
+    calls: int = 0
+
+    def plus(self, other: ModelUsage) -> ModelUsage:
+        return ModelUsage(
+            self.input_tokens + other.input_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cost_brl + other.cost_brl,
+            self.calls + other.calls,
+        )
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "in": self.input_tokens,
+            "cached": self.cached_input_tokens,
+            "out": self.output_tokens,
+            "cost_brl": self.cost_brl,
+            "calls": self.calls,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ModelUsage:
+        return cls(
+            int(item.get("in", 0)),
+            int(item.get("cached", 0)),
+            int(item.get("out", 0)),
+            Decimal(str(item.get("cost_brl", 0))),
+            int(item.get("calls", 0)),
+        )
+
+
+def merge_usage(into: dict[str, ModelUsage], usage: dict[str, ModelUsage]) -> dict[str, ModelUsage]:
+    """Per-model usage summed (keys are "provider/model")."""
+    merged = dict(into)
+    for model, figures in usage.items():
+        merged[model] = merged[model].plus(figures) if model in merged else figures
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A run of messages with no silence longer than the tenant's ``session_idle_minutes``."""
+
+    started_at: int
+    last_at: int
+    messages_in: int = 0
+    messages_out: int = 0
+    usage: dict[str, ModelUsage] = field(default_factory=dict)
+    human: bool = False  # a human took part
+    outcome: SessionOutcome = SessionOutcome.OPEN
+    out_of_hours_notified: bool = False
+    ended_at: int | None = None
+
+    @property
+    def session_id(self) -> str:
+        return f"{self.started_at:010d}"
+
+    @property
+    def cost_brl(self) -> Decimal:
+        return sum((u.cost_brl for u in self.usage.values()), Decimal(0))
+
+    def is_idle(self, now: int, idle_seconds: int) -> bool:
+        return now - self.last_at >= idle_seconds
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "started_at": self.started_at,
+            "last_at": self.last_at,
+            "messages_in": self.messages_in,
+            "messages_out": self.messages_out,
+            "usage": {model: u.to_item() for model, u in self.usage.items()},
+            "tokens_in": sum(u.input_tokens for u in self.usage.values()),
+            "tokens_out": sum(u.output_tokens for u in self.usage.values()),
+            "cost_brl": self.cost_brl,
+            "human": self.human,
+            "outcome": self.outcome.value,
+            "out_of_hours_notified": self.out_of_hours_notified,
+        }
+        if self.ended_at is not None:
+            item["ended_at"] = self.ended_at
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any] | None) -> Session | None:
+        if not item:
+            return None
+        return cls(
+            started_at=int(item["started_at"]),
+            last_at=int(item["last_at"]),
+            messages_in=int(item.get("messages_in", 0)),
+            messages_out=int(item.get("messages_out", 0)),
+            usage={str(k): ModelUsage.from_item(v) for k, v in (item.get("usage") or {}).items()},
+            human=bool(item.get("human", False)),
+            outcome=SessionOutcome(str(item.get("outcome") or "open")),
+            out_of_hours_notified=bool(item.get("out_of_hours_notified", False)),
+            ended_at=int(item["ended_at"]) if item.get("ended_at") is not None else None,
+        )
+
+
+def advance_session(current: Session | None, at: int, idle_seconds: int) -> tuple[Session, Session | None]:
+    """The session an inbound message at ``at`` belongs to, and the one it closed by inactivity (if any)."""
+    if current is not None and current.outcome is SessionOutcome.OPEN and not current.is_idle(at, idle_seconds):
+        return current, None
+    closed = None
+    if current is not None and current.outcome is SessionOutcome.OPEN:
+        closed = replace(current, outcome=SessionOutcome.IDLE, ended_at=current.last_at)
+    return Session(started_at=at, last_at=at), closed
+
+
+def count_in_session(
+    session: Session, *, at: int, messages_in: int = 1, messages_out: int = 0, usage: dict[str, ModelUsage] | None = None
+) -> Session:
+    return replace(
+        session,
+        last_at=max(session.last_at, at),
+        messages_in=session.messages_in + messages_in,
+        messages_out=session.messages_out + messages_out,
+        usage=merge_usage(session.usage, usage or {}),
+    )
+
+
+# --- flood limit ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FloodWindow:
+    """Messages of one contact in the current clock minute (on the profile)."""
+
+    minute: int = 0  # unix minute
+    count: int = 0
+    notified: bool = False
+
+    def counted(self, at: int) -> FloodWindow:
+        minute = at // 60
+        if minute != self.minute:
+            return FloodWindow(minute, 1, False)
+        return replace(self, count=self.count + 1)
+
+    def over(self, limit: int) -> bool:
+        return limit > 0 and self.count > limit
+
+    def to_item(self) -> dict[str, Any]:
+        return {"minute": self.minute, "count": self.count, "notified": self.notified}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any] | None) -> FloodWindow:
+        if not item:
+            return cls()
+        return cls(int(item.get("minute", 0)), int(item.get("count", 0)), bool(item.get("notified", False)))
+
+
+MAX_PENDING_TURNS = 10  # a burst's earlier messages, waiting on the profile for the burst's one answer

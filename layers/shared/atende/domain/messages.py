@@ -47,6 +47,14 @@ class MessageType(StrEnum):
         return cls.UNKNOWN
 
 
+class EnvelopeKind(StrEnum):
+    """What a queue message carries. Every message to or from one customer shares that customer's
+    FIFO group, so bot replies, attendants' messages and scheduled ones never interleave."""
+
+    MESSAGE = "message"  # a customer's inbound message
+    STATUS = "status"  # a delivery status of one of our sends
+
+
 class DeliveryStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
@@ -157,6 +165,9 @@ class InboundMessage:
     #                "item_price"?, "currency"?}]}; ``text`` = the customer's note
     #   SYSTEM       system_type ("user_changed_number" ...), new_wa_id?; ``text`` = Meta's body
     #   UNSUPPORTED  unsupported_type (the provider's own name for it)
+    #   EDIT         edited_message_id; ``text`` = the new text
+    #   REVOKE       revoked_message_id
+    #   AUDIO        speech_to_text? (Evolution's own transcript: used instead of transcribing)
     #   any          error_code (Meta attaches one to unsupported/failed items);
     #                referred_product {"catalog_id"?, "product_retailer_id"} (Meta: asked about
     #                a catalogue product); media_unavailable (True): the provider relays no
@@ -215,7 +226,7 @@ class InboundMessage:
             body["extra"] = self.extra
         if self.tenant_id is not None:
             body["tenant_id"] = self.tenant_id
-        return json.dumps({"v": ENVELOPE_VERSION, "kind": "message", "message": body}, separators=(",", ":"))
+        return json.dumps({"v": ENVELOPE_VERSION, "kind": EnvelopeKind.MESSAGE.value, "message": body}, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +240,24 @@ class StatusUpdate:
     timestamp: int
     error_code: int | None = None
     error_title: str | None = None
+    # What we attached to the send (Meta's biz_opaque_callback_data): "<inbound id>|<part>".
+    callback_data: str | None = None
 
     @property
     def group_id(self) -> str:
         # Same group as the customer's messages: a status is processed after the reply it
-        # refers to has been committed.
-        return f"{self.channel_id}#{self.contact.contact_id}"
+        # refers to has been committed. A status that names its send (callback data) has a group
+        # of its own: it may have to confirm a send whose message is still being retried, and
+        # behind that message in its group it could not.
+        base = f"{self.channel_id}#{self.contact.contact_id}"
+        return f"{base}#s" if self.callback_data else base
+
+    def names_send(self) -> tuple[str, int] | None:
+        """(inbound provider message id, part) from our callback data, if it is ours."""
+        if not self.callback_data or "|" not in self.callback_data:
+            return None
+        inbound_id, _, part = self.callback_data.rpartition("|")
+        return (inbound_id, int(part)) if inbound_id and part.isdigit() else None
 
     def routed_to(self, tenant_id: str) -> StatusUpdate:
         return replace(self, tenant_id=tenant_id)
@@ -247,7 +270,7 @@ class StatusUpdate:
     def to_json(self) -> str:
         body = _fields(self)
         body["contact"] = _fields(self.contact)
-        return json.dumps({"v": ENVELOPE_VERSION, "kind": "status", "status": body}, separators=(",", ":"))
+        return json.dumps({"v": ENVELOPE_VERSION, "kind": EnvelopeKind.STATUS.value, "status": body}, separators=(",", ":"))
 
 
 INLINE_MEDIA_MAX_CHARS = 128 * 1024  # ~96 KB of media: a half-minute voice note; larger files are fetched
@@ -296,19 +319,21 @@ class EnvelopeError(ValueError):
 
 
 def parse_envelope(body: str) -> InboundMessage | StatusUpdate:
+    return read_envelope(body)[1]  # type: ignore[return-value]
+
+
+def read_envelope(body: str) -> tuple[EnvelopeKind, object]:
+    """(kind, payload) of a queue body; EnvelopeError for anything no retry could parse."""
     try:
         doc = json.loads(body)
-        if doc.get("v") != ENVELOPE_VERSION:
-            raise EnvelopeError(f"unsupported envelope version {doc.get('v')!r}")
-        if doc["kind"] == "message":
-            return _message_from_dict(doc["message"])
-        if doc["kind"] == "status":
-            return _status_from_dict(doc["status"])
+        if not isinstance(doc, dict) or doc.get("v") != ENVELOPE_VERSION:
+            raise EnvelopeError(f"unsupported envelope version {doc.get('v') if isinstance(doc, dict) else None!r}")
+        kind = EnvelopeKind(doc["kind"])
+        return kind, _READERS[kind](doc[kind.value])
     except EnvelopeError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EnvelopeError(f"invalid envelope: {type(exc).__name__}") from exc
-    raise EnvelopeError(f"unknown envelope kind {doc.get('kind')!r}")
 
 
 def _message_from_dict(d: dict[str, Any]) -> InboundMessage:
@@ -339,4 +364,8 @@ def _status_from_dict(d: dict[str, Any]) -> StatusUpdate:
         timestamp=int(d["timestamp"]),
         error_code=d.get("error_code"),
         error_title=d.get("error_title"),
+        callback_data=d.get("callback_data"),
     )
+
+
+_READERS: dict[EnvelopeKind, Any] = {EnvelopeKind.MESSAGE: _message_from_dict, EnvelopeKind.STATUS: _status_from_dict}

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from atende.domain.hours import BusinessHours
 from atende.domain.messages import Provider
 from atende.domain.texts import DEFAULT_LANGUAGE
 from atende.media import HARD_LIMITS, MediaLimits
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 # Evolution instance / Whaticket connection names: they become part of secret names and URLs.
@@ -17,6 +21,10 @@ EXTERNAL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 RESERVED_TENANT_IDS = frozenset({"replay"})
 LLM_PROVIDERS = frozenset({"auto", "openai", "gemini", "local"})
 BILL_EXTRACTION_MODES = frozenset({"off", "auto", "always"})
+# Out of business hours: "answer" = the assistant keeps answering and says when people are back;
+# "notice" = one out-of-hours message per session with the next opening, then silence (recorded).
+OUT_OF_HOURS_POLICIES = frozenset({"answer", "notice"})
+MAX_BURST_PAUSE_SECONDS = 15  # a longer pause would make every answer feel slow
 
 DEFAULT_SYSTEM_PROMPT = (
     "Você é o assistente virtual de atendimento de {business_name} no WhatsApp. "
@@ -76,6 +84,16 @@ class Tenant:
     retention_days: int = 90
     texts: dict[str, str] = field(default_factory=dict)  # overrides of domain.texts keys
     media: MediaSettings = field(default_factory=MediaSettings)
+    hours: BusinessHours = field(default_factory=BusinessHours.always_open)
+    out_of_hours: str = "answer"
+    # A session opens with the first message after this much silence (analytics, out-of-hours notice).
+    session_idle_minutes: int = 30
+    # Messages of one contact arriving within this pause of each other are read together and get
+    # one answer (Brazilian customers write "oi" / "tudo bem?" / "queria saber…" in a row); 0 = off.
+    burst_pause_seconds: int = 3
+    # More messages than this from one contact within a clock minute: one notice, then no LLM calls
+    # until the minute passes; 0 = off.
+    flood_limit_per_minute: int = 20
 
     def __post_init__(self) -> None:
         if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):  # not match(): "$" accepts a trailing newline
@@ -89,9 +107,29 @@ class Tenant:
         if self.retention_days < 8:
             # Inbound records double as the 7-day redelivery guard; shorter retention would reopen it.
             raise ValueError("retention_days must be at least 8")
+        if self.out_of_hours not in OUT_OF_HOURS_POLICIES:
+            raise ValueError(f"out_of_hours must be one of {sorted(OUT_OF_HOURS_POLICIES)}")
+        if not 5 <= self.session_idle_minutes <= 24 * 60:
+            raise ValueError("session_idle_minutes must be between 5 and 1440")
+        if not 0 <= self.burst_pause_seconds <= MAX_BURST_PAUSE_SECONDS:
+            raise ValueError(f"burst_pause_seconds must be between 0 and {MAX_BURST_PAUSE_SECONDS}")
+        if not 0 <= self.flood_limit_per_minute <= 600:
+            raise ValueError("flood_limit_per_minute must be between 0 (off) and 600")
 
-    def render_system_prompt(self) -> str:
-        return self.system_prompt.replace("{business_name}", self.name)
+    def render_system_prompt(self, now: datetime | None = None) -> str:
+        """The prompt with its placeholders filled: {business_name}, {business_hours}, {open_now}, {now_local}."""
+        prompt = self.system_prompt.replace("{business_name}", self.name)
+        if now is None or "{" not in prompt:
+            return prompt
+        open_now = self.hours.is_open(now)
+        values = {
+            "{business_hours}": self.hours.describe(now) if self.hours.configured else "atendimento 24 horas",
+            "{open_now}": "sim" if open_now else "não",
+            "{now_local}": self.hours.local_now_text(now),
+        }
+        for placeholder, value in values.items():
+            prompt = prompt.replace(placeholder, value)
+        return prompt
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Tenant:
@@ -106,7 +144,32 @@ class Tenant:
             retention_days=int(item.get("retention_days", 90)),
             texts=dict(item.get("texts") or {}),
             media=MediaSettings.from_item(item.get("media")),
+            hours=BusinessHours.from_item(item.get("hours")),
+            out_of_hours=str(item.get("out_of_hours") or "answer"),
+            session_idle_minutes=int(item.get("session_idle_minutes", 30)),
+            burst_pause_seconds=int(item.get("burst_pause_seconds", 3)),
+            flood_limit_per_minute=int(item.get("flood_limit_per_minute", 20)),
         )
+
+    def to_item(self) -> dict[str, Any]:
+        """The tenant item's settings (``store.tenants`` adds the keys)."""
+        return {
+            "tenant_id": self.tenant_id,
+            "name": self.name,
+            "system_prompt": self.system_prompt,
+            "language": self.language,
+            "llm_provider": self.llm_provider,
+            "llm_model": self.llm_model,
+            "memory_turns": self.memory_turns,
+            "retention_days": self.retention_days,
+            "texts": self.texts or None,
+            "media": self.media.to_item(),
+            "hours": self.hours.to_item(),
+            "out_of_hours": self.out_of_hours,
+            "session_idle_minutes": self.session_idle_minutes,
+            "burst_pause_seconds": self.burst_pause_seconds,
+            "flood_limit_per_minute": self.flood_limit_per_minute,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,18 @@ _TEXTS: dict[str, dict[str, str]] = {
             "Não encontrei texto nesse documento (parece ser uma imagem digitalizada). "
             "Pode enviar fotos das páginas ou escrever sua dúvida?"
         ),
+        "out_of_hours": (
+            "Olá! 👋 Nosso atendimento está fechado agora. Voltamos {opening}. "
+            "Sua mensagem ficou registrada e vamos responder assim que a equipe estiver de volta."
+        ),
+        # Appended to the system prompt out of hours when the assistant keeps answering.
+        "out_of_hours_hint": (
+            "Agora a equipe humana está fora do horário de atendimento e volta {opening}. "
+            "Se o cliente pedir uma pessoa ou algo que só a equipe resolve, diga isso com gentileza."
+        ),
+        "flood_notice": (
+            "Recebi muitas mensagens em pouco tempo. 🙏 Vou ler tudo com calma: aguarde um minutinho antes de enviar mais, por favor."
+        ),
     },
     "en": {
         "apology": "Sorry, I had a problem answering just now. 🙏 Please try again in a few minutes.",
@@ -56,6 +68,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "audio_inaudible": "I couldn't make out the audio. 🙏 Could you record it again or write your message?",
         "document_without_text": "I found no text in that document (it looks like a scan). Could you send photos of the pages or write?",
+        "out_of_hours": "Hi! 👋 We're closed right now and back {opening}. Your message is saved and the team will answer then.",
+        "out_of_hours_hint": "The human team is out of office now and back {opening}. If the customer asks for a person, say so kindly.",
+        "flood_notice": "I got many messages in a short time. 🙏 I'll read them all: please wait a minute before sending more.",
     },
 }
 

@@ -1,28 +1,65 @@
-"""The processor's use case: one queued item in, at most one answer out.
+"""The processor's use case: the reply pipeline, as named steps over typed values.
 
-Exactly-once per inbound message rests on the claim (store.conversations): a redelivery of an
-answered message is a no-op; a crashed attempt's lease expires and the retry resumes. The one
-window left is a crash between the provider accepting a part and the commit — WhatsApp has no
-idempotency key to close it — and checkpoints keep it to a single part.
+    dispatch (envelope kind) → route → hold (burst) → snapshot + claim → gates → understand (media)
+    → compose → deliver → commit
 
-Media messages are read first (``service.media``: download, S3, transcription or vision) and the
-reading is checkpointed on the claim, so a retry reuses it instead of downloading, transcribing
-or echoing again; the transcript echo, when the tenant wants one, is the reply's leading part.
+- **route**: the channel's tenant (cached registry); after it a message's tenant is a ``str``.
+- **hold**: a message younger than the tenant's burst pause, with nothing after it in this batch,
+  waits (its record comes back after the pause with whatever the customer wrote meanwhile).
+- **snapshot**: one BatchGetItem gives the claim and the profile (conversation state, session,
+  flood window, memory, the burst's pending turns).
+- **gates** decide before any model call: silent types and edits, the 24-hour window, a human in
+  charge, the flood limit, a burst (merged into the next message's answer), business hours, and
+  what the assistant cannot read. Later issues add gates (consent, privacy commands) by adding
+  a function to ``GATES``.
+- **understand**: media is read once; the reading is checkpointed on the claim.
+- **compose**: the tenant's model, or the checkpointed reply of an earlier attempt.
+- **deliver**: the claim is written *with the reply* before the first send (a text message's
+  only claim write), so a retry never regenerates it; each send names itself (claim + part) so
+  a status webhook can confirm a send whose HTTP answer was lost, and a retry reconciles before
+  sending again.
+- **commit**: one idempotent transaction (claim done, messages, profile, session).
+
+Exactly once rests on the claim (store.conversations): a redelivery or a redrive of an answered
+message is a no-op; an attempt that crashed or lost its own write's answer resumes (the claim
+recognises its SQS message). See docs/data-model.md for the window each provider leaves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any
 
 from atende.channels.outbound import Messenger, OutboundInvalid
 from atende.domain.content import assistant_text
-from atende.domain.conversation import Turn, remember, split_text, within_service_window
-from atende.domain.messages import SILENT_TYPES, InboundMessage, MessageType, StatusUpdate, parse_envelope
+from atende.domain.conversation import (
+    MAX_PENDING_TURNS,
+    Conversation,
+    ConversationState,
+    FloodWindow,
+    ModelUsage,
+    Session,
+    Turn,
+    advance_session,
+    count_in_session,
+    remember,
+    split_text,
+    within_service_window,
+)
+from atende.domain.messages import (
+    SILENT_TYPES,
+    EnvelopeKind,
+    InboundMessage,
+    MessageType,
+    StatusUpdate,
+    read_envelope,
+)
 from atende.domain.tenants import Channel, Tenant
 from atende.domain.texts import bot_text
 from atende.errors import (
@@ -34,35 +71,97 @@ from atende.errors import (
     ProviderAuthError,
     ProviderRateLimited,
     ProviderRejected,
+    SendOutcomeUnknown,
 )
 from atende.llm import ChatModel
 from atende.observability import count, logger, milliseconds
-from atende.store.conversations import Claim, ClaimState, Completion, ConversationStore, OutboundRecord, Profile
+from atende.service.ports import ConversationPort, Directory, MediaReaderPort, MediaSourceFactory, MessengerFactory, ModelFactory
+from atende.store.conversations import Claim, ClaimState, Completion, OutboundRecord, PartKind, Profile, read_claim
 
 if TYPE_CHECKING:
-    from atende.media.sources import MediaSource
-    from atende.service.media import MediaReader, MediaReading
+    from atende.service.media import MediaReading
 
 # Media types read by the media pipeline (service.media) when the service has one.
-_MEDIA_TYPES = frozenset({MessageType.AUDIO, MessageType.IMAGE, MessageType.DOCUMENT, MessageType.VIDEO})
+MEDIA_TYPES = frozenset({MessageType.AUDIO, MessageType.IMAGE, MessageType.DOCUMENT, MessageType.VIDEO})
+# Types that reach the model (a burst is made of these).
+ANSWERABLE_TYPES = frozenset(
+    {
+        MessageType.TEXT,
+        MessageType.INTERACTIVE,
+        MessageType.BUTTON,
+        MessageType.LOCATION,
+        MessageType.CONTACTS,
+        MessageType.ORDER,
+        *MEDIA_TYPES,
+    }
+)
+# A send whose answer was lost: wait this long for Meta's status webhook before sending again.
+RECONCILE_SECONDS = 60
+# A status that arrived before the commit it belongs to is retried this many times, then dropped.
+EARLY_STATUS_RETRIES = 3
 
 
-class Directory(Protocol):
-    def tenant(self, tenant_id: str) -> Tenant | None: ...
+class Outcome(StrEnum):
+    REPLIED = "replied"
+    APOLOGY = "apology"
+    UNSUPPORTED = "unsupported"
+    SILENT = "silent"
+    OUTSIDE_WINDOW = "outside_window"
+    REJECTED = "rejected"
+    HUMAN = "human"  # a human is in charge: recorded, the bot stays silent
+    FLOOD_LIMITED = "flood_limited"  # over the per-minute limit: notice once, then recorded only
+    MERGED = "merged"  # part of a burst: answered together with the burst's last message
+    OUT_OF_HOURS = "out_of_hours"  # closed: the out-of-hours message (once per session) or silence
+    EDITED = "edited"  # a Meta edit: the stored message it edits is updated, no answer
+    DUPLICATE = "duplicate"
+    UNKNOWN_CHANNEL = "unknown_channel"
+    ORPHANED = "orphaned"
+    STATUS_RECORDED = "status_recorded"
+    STATUS_IGNORED = "status_ignored"
+    SEND_CONFIRMED = "send_confirmed"
 
-    def channel_by_id(self, channel_id: str) -> Channel | None: ...
+
+class Deferred(AtendeError):
+    """Not attempted yet: the record comes back after ``retry_after_seconds`` (never counted as an attempt)."""
+
+    is_transient = True
+    attempted = False
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class SendUnconfirmed(AtendeError):
+    """A send's answer was lost: retry after Meta's status webhook had time to confirm it."""
+
+    is_transient = True
+    retry_after_seconds = RECONCILE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """What SQS tells us about this delivery of the record."""
+    """What SQS tells us about this delivery of the record (and about the batch it came in)."""
 
     receive_count: int
     max_receive_count: int
+    sqs_message_id: str = ""
+    # Timestamps of this conversation's later answerable messages in the same batch.
+    later_in_batch: tuple[int, ...] = ()
+    max_attempts: int = 5
 
     @property
-    def is_last(self) -> bool:
-        return self.receive_count >= self.max_receive_count
+    def attempt_id(self) -> str:
+        return f"{self.sqs_message_id or 'local'}:{self.receive_count}"
+
+    @property
+    def near_redrive(self) -> bool:
+        """Failing this delivery unattempted could dead-letter the record: do the work now."""
+        return self.receive_count >= self.max_receive_count - 1
+
+    def is_last(self, attempts_before: int = 0) -> bool:
+        """The delivery after which the record would be dead-lettered: SQS's count, or our real attempts."""
+        return self.receive_count >= self.max_receive_count or attempts_before + 1 >= self.max_attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,46 +170,251 @@ class ReplyPolicy:
     dedup_ttl_days: int
 
 
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A message whose channel was routed to its tenant: from here on the tenant is known."""
+
+    message: InboundMessage
+    tenant: Tenant
+    channel: Channel
+
+    @property
+    def tenant_id(self) -> str:
+        return self.tenant.tenant_id
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every step after the snapshot reads."""
+
+    routed: Routed
+    attempt: Attempt
+    profile: Profile
+    now: int
+    session: Session  # the session this message belongs to (opened by it after a silence)
+    closed_session: Session | None  # the previous session, closed by that silence
+    flood: FloodWindow  # the flood window with this message counted
+    readable: str | None  # what the assistant would read (None for media until understood)
+
+    @property
+    def message(self) -> InboundMessage:
+        return self.routed.message
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.routed.tenant
+
+    @property
+    def local_now(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A gate's decision: this outcome instead of an answer, maybe with one fixed text."""
+
+    outcome: Outcome
+    notice: str | None = None  # bot text key sent instead of an answer
+    notice_params: dict[str, str] = field(default_factory=dict)
+    kind: PartKind = PartKind.NOTICE
+    session: Session | None = None  # the session as the gate leaves it (None = ctx.session)
+    flood: FloodWindow | None = None
+    conversation: Conversation | None = None
+    pending: tuple[Turn, ...] | None = None
+    edit_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    parts: list[str]
+    kind: PartKind
+    lead: int = 0
+    lead_kind: PartKind = PartKind.ECHO
+    usage: dict[str, ModelUsage] = field(default_factory=dict)
+    user_turn: Turn | None = None  # what the assistant read, as remembered
+
+
+# --- gates: (ctx) → Verdict | None, in order; the first verdict wins ---------------------------
+
+
+def gate_silent(ctx: Context) -> Verdict | None:
+    message = ctx.message
+    if message.type is MessageType.EDIT:
+        count("InboundEdited")
+        return Verdict(Outcome.EDITED, edit_of=str(message.extra.get("edited_message_id") or "") or None)
+    if message.type in SILENT_TYPES:
+        count("InboundSilent")
+        return Verdict(Outcome.SILENT)
+    return None
+
+
+def gate_service_window(ctx: Context) -> Verdict | None:
+    if within_service_window(ctx.message.timestamp, ctx.now):
+        return None
+    # A redelivery days later (Meta retries for 7 days): Meta would refuse a free-form reply
+    # (131047), and a day-old answer would confuse the customer anyway.
+    count("ReplySkippedOutsideWindow")
+    return Verdict(Outcome.OUTSIDE_WINDOW)
+
+
+def gate_human_in_charge(ctx: Context) -> Verdict | None:
+    conversation = ctx.profile.conversation
+    if not conversation.human_in_charge(ctx.now):
+        return None
+    count("InboundWhileHuman")
+    woken = None
+    if conversation.snoozed_until is not None and conversation.snoozed_until > ctx.now:
+        # A customer message wakes a snoozed conversation: back to the queue for a person.
+        state = conversation.state if conversation.state is ConversationState.ASSIGNED else ConversationState.QUEUED
+        woken = replace(conversation, state=state, snoozed_until=None, changed_at=ctx.now)
+    return Verdict(Outcome.HUMAN, session=replace(ctx.session, human=True), conversation=woken)
+
+
+def gate_flood(ctx: Context) -> Verdict | None:
+    limit = ctx.tenant.flood_limit_per_minute
+    if not ctx.flood.over(limit):
+        return None
+    count("InboundFloodLimited")
+    if ctx.flood.notified:
+        return Verdict(Outcome.FLOOD_LIMITED)
+    return Verdict(Outcome.FLOOD_LIMITED, notice="flood_notice", kind=PartKind.FLOOD, flood=replace(ctx.flood, notified=True))
+
+
+def gate_burst(ctx: Context) -> Verdict | None:
+    """A message followed within the pause by another of the same customer is answered with it."""
+    pause = ctx.tenant.burst_pause_seconds
+    message = ctx.message
+    if pause <= 0 or not ctx.attempt.later_in_batch or message.type in MEDIA_TYPES or not ctx.readable:
+        return None
+    if ctx.attempt.later_in_batch[0] - message.timestamp > pause:
+        return None
+    count("InboundMerged")
+    pending = (*ctx.profile.pending, Turn("user", ctx.readable, message.timestamp))[-MAX_PENDING_TURNS:]
+    return Verdict(Outcome.MERGED, pending=pending)
+
+
+def gate_business_hours(ctx: Context) -> Verdict | None:
+    tenant = ctx.tenant
+    if tenant.out_of_hours != "notice" or tenant.hours.is_open(ctx.local_now):
+        return None  # open, or the assistant keeps answering (it is told when people are back)
+    count("InboundOutOfHours")
+    if ctx.session.out_of_hours_notified:
+        return Verdict(Outcome.OUT_OF_HOURS)
+    opening = tenant.hours.next_opening_phrase(ctx.local_now) or "em breve"
+    return Verdict(
+        Outcome.OUT_OF_HOURS,
+        notice="out_of_hours",
+        notice_params={"opening": opening},
+        kind=PartKind.OUT_OF_HOURS,
+        session=replace(ctx.session, out_of_hours_notified=True),
+    )
+
+
+def gate_unreadable(ctx: Context) -> Verdict | None:
+    if ctx.readable or ctx.message.type in MEDIA_TYPES:
+        return None
+    count("InboundUnsupported")
+    return Verdict(Outcome.UNSUPPORTED, notice="unsupported_type")
+
+
+GATES: tuple[Callable[[Context], Verdict | None], ...] = (
+    gate_silent,
+    gate_service_window,
+    gate_human_in_charge,
+    gate_flood,
+    gate_burst,
+    gate_business_hours,
+    gate_unreadable,
+)
+
+
+def burst_followers(records: Sequence[tuple[str, str | None, str]]) -> dict[str, tuple[int, ...]]:
+    """For each record (id, group, body) of a batch: timestamps of later answerable messages in its group.
+
+    Cheap on purpose (it runs before any record): a body that does not parse is left to the
+    record handler, which dead-letters it.
+    """
+    import json
+
+    by_group: dict[str, list[tuple[str, int]]] = {}
+    for record_id, group, body in records:
+        try:
+            doc = json.loads(body)
+            message = doc["message"] if doc.get("kind") == EnvelopeKind.MESSAGE.value else None
+            answerable = message is not None and MessageType(message.get("type")) in ANSWERABLE_TYPES
+            stamp = int(message["timestamp"]) if message is not None and answerable else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            stamp = None
+        by_group.setdefault(group or "", []).append((record_id, stamp if stamp is not None else -1))
+    followers: dict[str, tuple[int, ...]] = {}
+    for entries in by_group.values():
+        for index, (record_id, _) in enumerate(entries):
+            followers[record_id] = tuple(stamp for _, stamp in entries[index + 1 :] if stamp >= 0)
+    return followers
+
+
 class ReplyService:
     def __init__(
         self,
         *,
         directory: Directory,
-        conversations: ConversationStore,
-        messenger_for: Callable[[Channel], Messenger],
-        model_for: Callable[[Tenant], ChatModel],
+        conversations: ConversationPort,
+        messenger_for: MessengerFactory,
+        model_for: ModelFactory,
         policy: ReplyPolicy,
-        media: MediaReader | None = None,
-        media_source_for: Callable[[Channel, Messenger], MediaSource | None] | None = None,
+        media: MediaReaderPort | None = None,
+        media_source_for: MediaSourceFactory | None = None,
         clock: Callable[[], float] = time.time,
+        prices: Any = None,
     ) -> None:
         self._directory = directory
-        self._conversations = conversations
+        self._store = conversations
         self._messenger_for = messenger_for
         self._model_for = model_for
         self._policy = policy
         self._media = media
         self._media_source_for = media_source_for
         self._clock = clock
+        self._prices = prices
+        # The dispatcher: one handler per envelope kind (later issues register theirs).
+        self.handlers: dict[EnvelopeKind, Callable[[Any, Attempt], str]] = {
+            EnvelopeKind.MESSAGE: self.on_message,
+            EnvelopeKind.STATUS: self.on_status,
+        }
 
     def handle(self, body: str, attempt: Attempt) -> str:
         """Process one queue body; returns the outcome. Raises to have SQS retry the record."""
-        item = parse_envelope(body)  # EnvelopeError propagates: a poison message ends in the DLQ
+        kind, payload = read_envelope(body)  # EnvelopeError propagates: a poison message ends in the DLQ
+        return self.handlers[kind](payload, attempt)
+
+    # --- route -----------------------------------------------------------------------------
+
+    def _route(self, channel_id: str) -> tuple[Channel, str] | Outcome:
         # Routing happens here, not in the webhook: only the processor reads (and caches) the
         # channel registry.
-        channel = self._directory.channel_by_id(item.channel_id)
+        channel = self._directory.channel_by_id(channel_id)
         if channel is None or channel.tenant_id is None:
             count("InboundUnknownChannel")
-            logger.info("no tenant owns this channel; dropping", extra={"channel_id": item.channel_id})
-            return "unknown_channel"
-        if isinstance(item, StatusUpdate):
-            return self._record_status(item.routed_to(channel.tenant_id))
-        return self._answer(item.routed_to(channel.tenant_id), channel, attempt)
+            logger.info("no tenant owns this channel; dropping", extra={"channel_id": channel_id})
+            return Outcome.UNKNOWN_CHANNEL
+        return channel, channel.tenant_id
 
-    # --- statuses ------------------------------------------------------------------------
+    # --- statuses --------------------------------------------------------------------------
 
-    def _record_status(self, status: StatusUpdate) -> str:
-        updated = self._conversations.record_status(status)
+    def on_status(self, item: StatusUpdate, attempt: Attempt) -> str:
+        routed = self._route(item.channel_id)
+        if isinstance(routed, Outcome):
+            return routed.value
+        status = item.routed_to(routed[1])
+        updated = self._store.record_status(status)
+        named = status.names_send() if not updated else None
+        # A status of a send whose commit has not landed: the send's answer may have been lost.
+        if named is not None and self._store.confirm_send(routed[1], status, *named):
+            count("SendConfirmedByStatus")
+            if attempt.receive_count < EARLY_STATUS_RETRIES:
+                # Record it on the outbound message too, once the commit has written it.
+                raise Deferred("status ahead of its commit", retry_after_seconds=5)
+            return Outcome.SEND_CONFIRMED.value
         count("StatusRecorded" if updated else "StatusIgnored")
         if status.status.value == "failed":
             count("ReplyFailedOutsideWindow" if status.error_code == 131047 else "ReplyDeliveryFailed")
@@ -122,228 +426,188 @@ class ReplyService:
                     "code": status.error_code,
                 },
             )
-        return "status_recorded" if updated else "status_ignored"
+        return (Outcome.STATUS_RECORDED if updated else Outcome.STATUS_IGNORED).value
 
-    # --- messages ------------------------------------------------------------------------
+    # --- messages --------------------------------------------------------------------------
 
-    def _answer(self, message: InboundMessage, channel: Channel, attempt: Attempt) -> str:
-        logger.append_keys(
-            provider_message_id=message.provider_message_id, contact_id=message.contact.contact_id, tenant_id=message.tenant_id
-        )
-        tenant = self._directory.tenant(str(message.tenant_id))
+    def on_message(self, item: InboundMessage, attempt: Attempt) -> str:
+        routed = self._route(item.channel_id)
+        if isinstance(routed, Outcome):
+            return routed.value
+        channel, tenant_id = routed
+        message = item.routed_to(tenant_id)
+        logger.append_keys(provider_message_id=message.provider_message_id, contact_id=message.contact.contact_id, tenant_id=tenant_id)
+        tenant = self._directory.tenant(tenant_id)
         if tenant is None:
             count("InboundOrphaned")  # the channel points at a tenant that was removed
             logger.warning("channel's tenant no longer exists; dropping")
-            return "orphaned"
+            return Outcome.ORPHANED.value
+        return self._answer(Routed(message, tenant, channel), attempt).value
 
+    def _answer(self, routed: Routed, attempt: Attempt) -> Outcome:
         now = int(self._clock())
-        # The claim only guards against redelivery (Meta retries for 7 days); the messages
-        # themselves follow the tenant's retention.
-        claim = self._conversations.claim_inbound(
-            message, now=now, lease_seconds=self._policy.claim_lease_seconds, ttl_days=self._policy.dedup_ttl_days
-        )
-        ttl_days = tenant.retention_days
+        self._hold_for_burst(routed, attempt, now)
+        message = routed.message
+        snapshot = self._store.snapshot(message)
+        claim = read_claim(snapshot.claim, now=now, sqs_message_id=attempt.sqs_message_id)
         if claim.state is ClaimState.DUPLICATE:
             count("InboundDuplicate")
             logger.info("already answered; skipping redelivery")
-            return "duplicate"
+            return Outcome.DUPLICATE
         if claim.state is ClaimState.IN_FLIGHT:
-            raise InboundInFlight("another invocation is answering this message")
-
+            exc = InboundInFlight("another invocation is answering this message")
+            # Not an attempt of ours: come back when that lease ends, not before.
+            exc.retry_after_seconds = max(1, claim.lease_until - now + 1)  # type: ignore[attr-defined]
+            exc.attempted = False  # type: ignore[attr-defined]
+            raise exc
+        profile = snapshot.profile
+        session, closed = advance_session(profile.session, message.timestamp, routed.tenant.session_idle_minutes * 60)
+        ctx = Context(
+            routed=routed,
+            attempt=attempt,
+            profile=profile,
+            now=now,
+            session=session,
+            closed_session=closed,
+            flood=profile.flood.counted(message.timestamp),
+            readable=None if message.type in MEDIA_TYPES else assistant_text(message),
+        )
+        holder = _ClaimHolder(claim, attempts_before=claim.attempts)
         try:
-            return self._answer_claimed(message, tenant, channel, claim, attempt, now, ttl_days)
+            return self._run(ctx, holder)
+        except _AlreadyDone:
+            count("InboundDuplicate")  # a concurrent delivery answered it while we were composing
+            return Outcome.DUPLICATE
         except Exception as exc:
             if isinstance(exc, ProviderAuthError):
                 # Retrying cannot fix a bad token, but dead-lettering keeps the message for a
                 # redrive once an operator replaces it (the alarm on this metric tells them).
                 count("ProviderAuthFailed")
-                logger.error("provider rejected our credentials", extra={"code": exc.code, "channel_id": channel.channel_id})
-            # Hand the lease back so SQS's retry is not turned away as "in flight".
-            self._conversations.release_claim(message, claim)
+                logger.error("provider rejected our credentials", extra={"code": exc.code, "channel_id": routed.channel.channel_id})
+            if holder.claim.written:
+                # Hand the lease back so SQS's retry is not turned away as "in flight".
+                self._store.release_claim(message, holder.claim)
+            elif holder.model_called:
+                self._store.note_attempt(message, attempt_id=attempt.attempt_id, now=now, ttl_days=self._policy.dedup_ttl_days)
             raise
 
-    def _answer_claimed(
-        self, message: InboundMessage, tenant: Tenant, channel: Channel, claim: Claim, attempt: Attempt, now: int, ttl_days: int
-    ) -> str:
-        def complete(profile: Profile | None, completion: Completion) -> str:
-            self._conversations.complete_inbound(message, claim, profile, completion, now=int(self._clock()), ttl_days=ttl_days)
-            return completion.outcome
+    def _hold_for_burst(self, routed: Routed, attempt: Attempt, now: int) -> None:
+        """The hold step: a message younger than the pause, last of its conversation in this batch, waits.
 
-        if message.type in SILENT_TYPES:
-            count("InboundSilent")
-            return complete(None, Completion("silent"))
-        if not within_service_window(message.timestamp, now):
-            # A redelivery days later (Meta retries for 7 days): Meta would refuse a free-form
-            # reply (131047), and a day-old answer would confuse the customer anyway.
-            count("ReplySkippedOutsideWindow")
-            return complete(None, Completion("outside_window"))
+        Before any round trip. Each message waits at most once (after the pause it is old enough),
+        and never on the delivery that could dead-letter it.
+        """
+        pause = routed.tenant.burst_pause_seconds
+        message = routed.message
+        if pause <= 0 or attempt.later_in_batch or attempt.near_redrive or message.type not in ANSWERABLE_TYPES:
+            return
+        age = max(0, now - message.timestamp)
+        if age < pause:
+            count("InboundHeldForBurst")
+            raise Deferred("waiting for the rest of a burst", retry_after_seconds=max(1, min(pause, pause - age)))
 
-        profile = self._conversations.load_profile(message.tenant_id, message.contact.contact_id)
-        messenger = self._messenger_for(channel)
+    def _run(self, ctx: Context, holder: _ClaimHolder) -> Outcome:
+        verdict = next((v for gate in GATES if (v := gate(ctx)) is not None), None)
+        if verdict is not None and verdict.notice is None:
+            return self._commit(ctx, holder, verdict.outcome, verdict=verdict)
+        messenger = self._messenger_for(ctx.routed.channel)
+        claim = holder.claim
         if not claim.sent_ids:
             # Blue ticks + typing indicator while the model thinks (Meta hides it on our reply).
-            self._mark_read(messenger, message)
+            self._mark_read(messenger, ctx.message)
+        if verdict is not None:
+            assert verdict.notice is not None
+            composed = Composed([bot_text(verdict.notice, ctx.tenant.language, ctx.tenant.texts, **verdict.notice_params)], verdict.kind)
+            return self._deliver_and_commit(ctx, holder, messenger, composed, verdict.outcome, verdict=verdict)
         # The tenant's chat model, built on first use: a media notice never pays for an SDK client.
-        model = cache(lambda: self._model_for(tenant))
-        parts, kind, lead = list(claim.reply_parts), claim.reply_kind, claim.reply_lead
-
+        model = cache(lambda: self._model_for(ctx.tenant))
         reading: MediaReading | None = None
-        if message.type in _MEDIA_TYPES and self._media is not None:
-            reading, claim = self._read_media(message, tenant, channel, messenger, model, claim, attempt)
-            if reading is None:  # the model failed on the last attempt: apologise once
-                parts, kind = [bot_text("apology", tenant.language, tenant.texts)], "apology"
-        readable = reading.turn if reading is not None else assistant_text(message)
-        user_turn = Turn("user", readable or f"[{message.type.value}]", message.timestamp)
-        if not parts:
-            notice = (reading.notice, reading.notice_params) if reading is not None and reading.notice else None
-            answer_only = notice if notice is not None and not readable else None
-            parts, kind = self._compose(message, tenant, profile, user_turn if readable else None, attempt, model, answer_only)
-            if kind == "reply" and reading is not None and (reading.echo or notice):
-                # What leads the answer: the transcript echo, or why the file itself was not read.
-                if reading.echo:
-                    first = bot_text("transcript_echo", tenant.language, tenant.texts, transcript=reading.echo)
-                else:
-                    assert notice is not None
-                    first = bot_text(notice[0], tenant.language, tenant.texts, **notice[1])
-                parts, lead = [first, *parts], 1
-        if len(parts) > 1 and not claim.reply_parts:
-            claim = self._conversations.checkpoint_reply(message, claim, parts, (), kind, lead)
+        if ctx.message.type in MEDIA_TYPES and self._media is not None and not claim.has_reply:
+            reading = self._understand(ctx, holder, messenger, model)
+        composed = self._resume(claim) if claim.has_reply else self._compose(ctx, holder, model, reading)
+        outcome = {PartKind.REPLY: Outcome.REPLIED, PartKind.APOLOGY: Outcome.APOLOGY}.get(composed.kind, Outcome.UNSUPPORTED)
+        return self._deliver_and_commit(ctx, holder, messenger, composed, outcome, reading=reading)
 
-        sent: list[str] = list(claim.sent_ids)
-        lead_kind = "echo" if reading is not None and reading.echo else "notice"
-        try:
-            outcome = self._deliver(messenger, message, parts, kind, lead, sent, claim, lead_kind)
-            records = [OutboundRecord(pid, parts[i], lead_kind if i < lead else kind) for i, pid in enumerate(sent)]
-            memory = None
-            if kind == "reply" and len(sent) > lead:
-                reply_turn = Turn("assistant", "\n".join(parts[lead : len(sent)]), int(self._clock()))
-                memory = remember(profile.memory, [user_turn, reply_turn], tenant.memory_turns)
-            facts = reading.facts() if reading is not None else None
-            bill = reading.bill if reading is not None else None
-            return complete(profile, Completion(outcome, records, memory, facts, bill))
-        except Exception:
-            if len(sent) > len(claim.sent_ids):
-                # Parts went out but the commit (or a later part) failed: record what was sent
-                # before the claim is released, so the retry commits instead of answering twice.
-                with contextlib.suppress(Exception):
-                    self._conversations.checkpoint_reply(message, claim, parts, sent, kind, lead)
-            raise
+    # --- understand --------------------------------------------------------------------------
 
-    def _read_media(
-        self,
-        message: InboundMessage,
-        tenant: Tenant,
-        channel: Channel,
-        messenger: Messenger,
-        model: Callable[[], ChatModel],
-        claim: Claim,
-        attempt: Attempt,
-    ) -> tuple[MediaReading | None, Claim]:
+    def _understand(self, ctx: Context, holder: _ClaimHolder, messenger: Messenger, model: Callable[[], ChatModel]) -> MediaReading | None:
         """The message's media, read once: a retry reuses the reading checkpointed on the claim."""
         from atende.service.media import MediaReading
 
-        if claim.media:
-            return MediaReading.from_item(claim.media), claim
+        if holder.claim.media:
+            return MediaReading.from_item(holder.claim.media)
+        # Media is expensive (download, S3, transcription): claim before doing any of it.
+        self._claim(ctx, holder)
         assert self._media is not None
-        source = self._media_source_for(channel, messenger) if self._media_source_for else None
-        try:
-            reading = self._media.read(message, tenant, source, model)
-        except LlmError as exc:
-            count("LlmFailed")
-            if isinstance(exc, LlmAuthError):
-                count("LlmAuthFailed")
-            logger.warning("media model failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count})
-            if not attempt.is_last:
-                raise
-            return None, claim
-        return reading, self._conversations.checkpoint_media(message, claim, reading.to_item())
-
-    def _deliver(
-        self,
-        messenger: Messenger,
-        message: InboundMessage,
-        parts: list[str],
-        kind: str,
-        lead: int,
-        sent: list[str],
-        claim: Claim,
-        lead_kind: str = "echo",
-    ) -> str:
-        """Send the parts not sent yet, appending their ids to ``sent``; returns the outcome.
-
-        The first ``lead`` parts (the transcript echo, or why a file was not read) precede the answer.
-        """
-        outcome = {"reply": "replied", "apology": "apology", "notice": "unsupported"}[kind]
-        for index in range(len(sent), len(parts)):
+        speech = ctx.message.extra.get("speech_to_text")
+        if ctx.message.type is MessageType.AUDIO and isinstance(speech, str) and speech.strip():
+            # Evolution transcribed it already: no download, no transcription call.
+            count("MediaTranscriptFromProvider")
+            reading = MediaReading(turn=f"[mensagem de voz transcrita] {speech.strip()}", result="transcribed")
+        else:
+            source = self._media_source_for(ctx.routed.channel, messenger) if self._media_source_for else None
+            holder.model_called = True
             try:
-                result = messenger.send_text(message.contact.reply_address, parts[index])
-            except OutsideServiceWindow:
-                count("ReplyFailedOutsideWindow")
-                return "outside_window"
-            except ProviderAuthError:
-                raise
-            except OutboundInvalid:
-                # Our own output broke the provider's limits: a bug to fix, not a reason to retry.
-                count("ReplyInvalid")
-                logger.error("reply broke the provider's limits", extra={"kind": kind})
-                return "rejected"
-            except ProviderRejected as exc:
-                count("ReplyRejected")
-                logger.warning("provider rejected the reply", extra={"code": exc.code})
-                return "rejected"
-            except AtendeError as exc:
-                if exc.is_transient:
-                    count("ProviderRateLimited" if isinstance(exc, ProviderRateLimited) else "ProviderUnavailable")
-                raise
-            sent.append(str(result.message_id))
-            if index < lead:
-                count("TranscriptEchoSent" if lead_kind == "echo" else "MediaNoticeSent")
-            else:
-                count("ReplySent" if index == lead else "ReplyExtraPart")
-            if kind == "apology":
-                count("ReplyApologySent")
-            if index < len(parts) - 1:
-                # Before the next part: a crash from here on re-sends at most that part.
-                self._conversations.checkpoint_reply(message, claim, parts, sent, kind, lead)
-        return outcome
+                reading = self._media.read(ctx.message, ctx.tenant, source, model)
+            except LlmError as exc:
+                self._llm_failed(exc, ctx, holder)
+                return None  # the last attempt: apologise once
+        holder.claim = self._store.checkpoint_media(ctx.message, holder.claim, reading.to_item())
+        return reading
 
-    def _compose(
-        self,
-        message: InboundMessage,
-        tenant: Tenant,
-        profile: Profile,
-        user_turn: Turn | None,
-        attempt: Attempt,
-        chat: Callable[[], ChatModel],
-        notice: tuple[str, dict[str, str]] | None = None,
-    ) -> tuple[list[str], str]:
-        if notice is not None:
-            # Media that could not be had or read: its own polite notice, never an LLM call.
-            key, params = notice
-            return [bot_text(key, tenant.language, tenant.texts, **params)], "notice"
-        if user_turn is None:
-            # Nothing the assistant can read: one polite notice (the claim makes it one per
-            # message, whatever the retries), never an LLM call.
-            count("InboundUnsupportedType")
-            return [bot_text("unsupported_type", tenant.language, tenant.texts)], "notice"
-        model = chat()
+    # --- compose -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _resume(claim: Claim) -> Composed:
+        usage = {k: ModelUsage.from_item(v) for k, v in (claim.usage or {}).items()}
+        return Composed(list(claim.reply_parts), claim.reply_kind, claim.reply_lead, claim.lead_kind, usage)
+
+    def _compose(self, ctx: Context, holder: _ClaimHolder, model: Callable[[], ChatModel], reading: MediaReading | None) -> Composed:
+        tenant = ctx.tenant
+        if ctx.message.type in MEDIA_TYPES and self._media is not None and reading is None:
+            return Composed([bot_text("apology", tenant.language, tenant.texts)], PartKind.APOLOGY)
+        readable = reading.turn if reading is not None else ctx.readable
+        notice = (reading.notice, reading.notice_params) if reading is not None and reading.notice else None
+        if notice is not None and not readable:
+            return Composed([bot_text(notice[0], tenant.language, tenant.texts, **notice[1])], PartKind.NOTICE)
+        text = readable or f"[{ctx.message.type.value}]"
+        # A burst's earlier messages are read together with this one: one turn, one answer.
+        combined = "\n".join([*(t.text for t in ctx.profile.pending), text])
+        user_turn = Turn("user", combined, ctx.message.timestamp)
+        holder.model_called = True
+        answer = self._ask_model(ctx, holder, model, user_turn)
+        if answer is None:
+            return Composed([bot_text("apology", tenant.language, tenant.texts)], PartKind.APOLOGY, user_turn=user_turn)
+        parts, usage = answer
+        if reading is not None and (reading.echo or notice):
+            # What leads the answer: the transcript echo, or why the file itself was not read.
+            if reading.echo:
+                first = bot_text("transcript_echo", tenant.language, tenant.texts, transcript=reading.echo)
+                return Composed([first, *parts], PartKind.REPLY, 1, PartKind.ECHO, usage, user_turn)
+            assert notice is not None
+            first = bot_text(notice[0], tenant.language, tenant.texts, **notice[1])
+            return Composed([first, *parts], PartKind.REPLY, 1, PartKind.NOTICE, usage, user_turn)
+        return Composed(parts, PartKind.REPLY, usage=usage, user_turn=user_turn)
+
+    def _ask_model(
+        self, ctx: Context, holder: _ClaimHolder, model: Callable[[], ChatModel], user_turn: Turn
+    ) -> tuple[list[str], dict[str, ModelUsage]] | None:
+        tenant = ctx.tenant
+        system = tenant.render_system_prompt(ctx.local_now)
+        if tenant.hours.configured and not tenant.hours.is_open(ctx.local_now):
+            opening = tenant.hours.next_opening_phrase(ctx.local_now) or "em breve"
+            system += "\n\n" + bot_text("out_of_hours_hint", tenant.language, tenant.texts, opening=opening)
         started = time.perf_counter()
+        chat = model()
         try:
-            completion = model.complete(tenant.render_system_prompt(), [*profile.memory, user_turn])
+            completion = chat.complete(system, [*ctx.profile.memory, user_turn])
         except LlmError as exc:
-            count("LlmFailed")
-            if isinstance(exc, LlmAuthError):
-                count("LlmAuthFailed")
-            logger.warning(
-                "llm failed", extra={"error": type(exc).__name__, "attempt": attempt.receive_count, "llm_provider": model.provider}
-            )
-            if not attempt.is_last:
-                raise
-            # The record would dead-letter next: answer once, politely, instead of staying silent.
-            return [bot_text("apology", tenant.language, tenant.texts)], "apology"
+            self._llm_failed(exc, ctx, holder)
+            return None
         milliseconds("LlmLatencyMs", (time.perf_counter() - started) * 1000)
         count("LlmInputTokens", completion.input_tokens)
         count("LlmOutputTokens", completion.output_tokens)
+        usage = self._usage(completion.provider, completion.model, completion.input_tokens, completion.output_tokens, ctx.now)
         logger.info(
             "llm answered",
             extra={
@@ -353,7 +617,212 @@ class ReplyService:
                 "out_tokens": completion.output_tokens,
             },
         )
-        return split_text(completion.text), "reply"
+        return split_text(completion.text), usage
+
+    def _usage(self, provider: str, model: str, input_tokens: int, output_tokens: int, now: int) -> dict[str, ModelUsage]:
+        from atende.domain.pricing import PriceTable, Usage
+
+        prices = self._prices or PriceTable.shipped()
+        cost = prices.cost(
+            provider, model, Usage(input_tokens=input_tokens, output_tokens=output_tokens), datetime.fromtimestamp(now, UTC).date()
+        )
+        if not cost.known:
+            count("LlmPriceUnknown")
+        return {f"{provider}/{model}": ModelUsage(input_tokens, 0, output_tokens, cost.brl, 1)}
+
+    def _llm_failed(self, exc: LlmError, ctx: Context, holder: _ClaimHolder) -> None:
+        """Raise to retry, unless this is the last attempt (then the caller apologises once)."""
+        count("LlmFailed")
+        if isinstance(exc, LlmAuthError):
+            count("LlmAuthFailed")
+        logger.warning("llm failed", extra={"error": type(exc).__name__, "attempt": ctx.attempt.receive_count})
+        if not ctx.attempt.is_last(holder.attempts_before):
+            raise exc
+
+    # --- deliver + commit ------------------------------------------------------------------
+
+    def _claim(self, ctx: Context, holder: _ClaimHolder, composed: Composed | None = None) -> None:
+        """Write the claim (with the reply, when given): the conditional write that makes us the one answering."""
+        reply = None
+        if composed is not None and not holder.claim.has_reply:  # a resumed reply is already checkpointed
+            usage = {k: u.to_item() for k, u in composed.usage.items()} or None
+            reply = (composed.parts, composed.kind, composed.lead, composed.lead_kind, usage)
+        claim = self._store.claim(
+            ctx.message,
+            now=ctx.now,
+            lease_seconds=self._policy.claim_lease_seconds,
+            ttl_days=self._policy.dedup_ttl_days,
+            sqs_message_id=ctx.attempt.sqs_message_id,
+            attempt_id=ctx.attempt.attempt_id,
+            previous=holder.claim,
+            reply=reply,
+        )
+        if claim.state is ClaimState.DUPLICATE:
+            raise _AlreadyDone()
+        if claim.state is ClaimState.IN_FLIGHT:
+            exc = InboundInFlight("another invocation claimed this message first")
+            exc.retry_after_seconds = max(1, claim.lease_until - ctx.now + 1)  # type: ignore[attr-defined]
+            raise exc
+        holder.claim = claim
+
+    def _deliver_and_commit(
+        self,
+        ctx: Context,
+        holder: _ClaimHolder,
+        messenger: Messenger,
+        composed: Composed,
+        outcome: Outcome,
+        *,
+        verdict: Verdict | None = None,
+        reading: MediaReading | None = None,
+    ) -> Outcome:
+        if not holder.claim.written:
+            self._claim(ctx, holder, composed)
+        elif not holder.claim.has_reply:
+            usage = {k: u.to_item() for k, u in composed.usage.items()} or None
+            holder.claim = self._store.checkpoint_reply(
+                ctx.message, holder.claim, composed.parts, (), composed.kind, composed.lead, composed.lead_kind, usage
+            )
+        sent: list[str] = list(holder.claim.sent_ids)
+        try:
+            failure = self._deliver(ctx, holder, messenger, composed, sent)
+            return self._commit(ctx, holder, failure or outcome, verdict=verdict, composed=composed, sent=sent, reading=reading)
+        except Exception:
+            if len(sent) > len(holder.claim.sent_ids):
+                # Parts went out but the commit (or a later part) failed: record what was sent
+                # before the claim is released, so the retry commits instead of answering twice.
+                with contextlib.suppress(Exception):
+                    holder.claim = self._store.checkpoint_reply(
+                        ctx.message,
+                        holder.claim,
+                        composed.parts,
+                        sent,
+                        composed.kind,
+                        composed.lead,
+                        composed.lead_kind,
+                        holder.claim.usage,
+                    )
+            raise
+
+    def _deliver(self, ctx: Context, holder: _ClaimHolder, messenger: Messenger, composed: Composed, sent: list[str]) -> Outcome | None:
+        """Send the parts not sent yet, appending their ids to ``sent``; a failure outcome, or None."""
+        message = ctx.message
+        parts = composed.parts
+        for index in range(len(sent), len(parts)):
+            confirmed = holder.claim.confirmed.get(index)
+            if confirmed:
+                # An earlier attempt's send whose answer was lost, confirmed by its status webhook.
+                count("SendReconciled")
+                sent.append(confirmed)
+                continue
+            try:
+                result = messenger.send_text(
+                    message.contact.reply_address, parts[index], callback_data=f"{message.provider_message_id}|{index}"
+                )
+            except OutsideServiceWindow:
+                count("ReplyFailedOutsideWindow")
+                return Outcome.OUTSIDE_WINDOW
+            except ProviderAuthError:
+                raise
+            except OutboundInvalid:
+                # Our own output broke the provider's limits: a bug to fix, not a reason to retry.
+                count("ReplyInvalid")
+                logger.error("reply broke the provider's limits", extra={"kind": composed.kind.value})
+                return Outcome.REJECTED
+            except ProviderRejected as exc:
+                count("ReplyRejected")
+                logger.warning("provider rejected the reply", extra={"code": exc.code})
+                return Outcome.REJECTED
+            except SendOutcomeUnknown as exc:
+                # The provider may have accepted it: the retry waits for a status that confirms it.
+                count("SendOutcomeUnknown")
+                raise SendUnconfirmed("a send's answer was lost") from exc
+            except AtendeError as exc:
+                if exc.is_transient:
+                    count("ProviderRateLimited" if isinstance(exc, ProviderRateLimited) else "ProviderUnavailable")
+                raise
+            sent.append(str(result.message_id))
+            self._count_part(composed, index)
+            if index < len(parts) - 1:
+                # Before the next part: a crash from here on re-sends at most that part.
+                holder.claim = self._checkpoint(ctx, holder, composed, sent)
+        return None
+
+    def _checkpoint(self, ctx: Context, holder: _ClaimHolder, composed: Composed, sent: Sequence[str]) -> Claim:
+        claim = holder.claim
+        return self._store.checkpoint_reply(
+            ctx.message, claim, composed.parts, sent, composed.kind, composed.lead, composed.lead_kind, claim.usage
+        )
+
+    @staticmethod
+    def _count_part(composed: Composed, index: int) -> None:
+        if index < composed.lead:
+            count("TranscriptEchoSent" if composed.lead_kind is PartKind.ECHO else "MediaNoticeSent")
+        elif composed.kind is PartKind.REPLY:
+            count("ReplySent" if index == composed.lead else "ReplyExtraPart")
+        elif composed.kind is PartKind.APOLOGY:
+            count("ReplyApologySent")
+        else:
+            count("NoticeSent")
+
+    def _commit(
+        self,
+        ctx: Context,
+        holder: _ClaimHolder,
+        outcome: Outcome,
+        *,
+        verdict: Verdict | None = None,
+        composed: Composed | None = None,
+        sent: Sequence[str] = (),
+        reading: MediaReading | None = None,
+    ) -> Outcome:
+        profile = ctx.profile
+        session = verdict.session if verdict is not None and verdict.session is not None else ctx.session
+        usage = composed.usage if composed is not None else {}
+        session = count_in_session(session, at=ctx.message.timestamp, messages_out=len(sent), usage=usage)
+        records: list[OutboundRecord] = []
+        if composed is not None:
+            for i, pid in enumerate(sent):
+                records.append(OutboundRecord(pid, composed.parts[i], composed.lead_kind if i < composed.lead else composed.kind))
+        memory = None
+        pending = verdict.pending if verdict is not None else None
+        conversation = verdict.conversation if verdict is not None else None
+        if composed is not None and composed.kind is PartKind.REPLY and len(sent) > composed.lead and composed.user_turn is not None:
+            reply_turn = Turn("assistant", "\n".join(composed.parts[composed.lead : len(sent)]), int(self._clock()))
+            memory = remember(profile.memory, [composed.user_turn, reply_turn], ctx.tenant.memory_turns)
+            pending = ()  # the burst was answered
+            if profile.conversation.state is ConversationState.RESOLVED:
+                conversation = Conversation(state=ConversationState.BOT, changed_at=ctx.now)
+        elif composed is not None and composed.kind is PartKind.APOLOGY and profile.pending:
+            pending = ()
+        if conversation is None and profile.version == 0:
+            conversation = Conversation(changed_at=ctx.now)  # a new contact starts with the bot
+        understood = reading.turn if reading is not None else ctx.readable
+        completion = Completion(
+            outcome.value,
+            records,
+            memory,
+            reading.facts() if reading is not None else None,
+            reading.bill if reading is not None else None,
+            understood=understood,
+            usage=usage,
+            pending=pending,
+            session=session,
+            closed_session=ctx.closed_session,
+            conversation=conversation,
+            flood=verdict.flood if verdict is not None and verdict.flood is not None else ctx.flood,
+            edit_of=verdict.edit_of if verdict is not None else None,
+        )
+        self._store.complete_inbound(
+            ctx.message,
+            holder.claim,
+            profile,
+            completion,
+            now=int(self._clock()),
+            ttl_days=ctx.tenant.retention_days,
+            sqs_message_id=ctx.attempt.sqs_message_id,
+        )
+        return outcome
 
     @staticmethod
     def _mark_read(messenger: Messenger, message: InboundMessage) -> None:
@@ -365,3 +834,16 @@ class ReplyService:
             # Cosmetic (blue ticks + typing): never worth failing or delaying the answer.
             count("MarkReadFailed")
             logger.info("mark-as-read failed", extra={"error": type(exc).__name__})
+
+
+class _AlreadyDone(Exception):
+    """The claim write found the message answered (a concurrent duplicate finished first)."""
+
+
+@dataclass(slots=True)
+class _ClaimHolder:
+    """The claim as the steps move it along (written, checkpointed), for the failure path to release."""
+
+    claim: Claim
+    model_called: bool = False
+    attempts_before: int = 0  # real attempts of earlier deliveries (from the snapshot)

@@ -28,3 +28,10 @@ def inbound_sk(provider_message_id: str) -> str:
 
 def outbound_sk(provider_message_id: str) -> str:
     return f"MSG#OUT#{provider_message_id}"
+
+
+SESSION_PREFIX = "SESSION#"
+
+
+def session_sk(session_id: str) -> str:
+    return f"{SESSION_PREFIX}{session_id}"

@@ -48,20 +48,7 @@ class TenantDirectory:
 
         Returns whether the item was written.
         """
-        item = {
-            **tenant_key(tenant.tenant_id),
-            "entity": "tenant",
-            "tenant_id": tenant.tenant_id,
-            "name": tenant.name,
-            "system_prompt": tenant.system_prompt,
-            "language": tenant.language,
-            "llm_provider": tenant.llm_provider,
-            "llm_model": tenant.llm_model,
-            "memory_turns": tenant.memory_turns,
-            "retention_days": tenant.retention_days,
-            "texts": tenant.texts or None,
-            "media": tenant.media.to_item(),
-        }
+        item = {**tenant_key(tenant.tenant_id), "entity": "tenant", **tenant.to_item()}
         written = self._put(item, only_if_absent=only_if_absent)
         self._cache.pop(("tenant", tenant.tenant_id), None)
         return written
