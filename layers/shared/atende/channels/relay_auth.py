@@ -16,7 +16,7 @@ import hmac
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from atende.errors import ConfigError, SignatureInvalid, SignatureMissing, TimestampOutOfWindow
 
@@ -133,7 +133,7 @@ def verify_evolution(auth: EvolutionAuth, raw_body: bytes, headers: Mapping[str,
         raise SignatureInvalid("body apikey does not match the instance token")
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -8,7 +8,7 @@ add types faster than we ship.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -180,8 +180,8 @@ class InboundMessage:
         """SQS FIFO MessageGroupId: per-conversation order (a channel belongs to one tenant)."""
         return f"{self.channel_id}#{self.contact.contact_id}"
 
-    def routed_to(self, tenant_id: str) -> InboundMessage:
-        return replace(self, tenant_id=tenant_id)
+    def routed_to(self, tenant_id: str) -> RoutedMessage:
+        return RoutedMessage(**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "tenant_id"}, tenant_id=tenant_id)
 
     def bounded(self) -> InboundMessage:
         """This message cut down to what fits a queue message and an LLM turn.
@@ -227,6 +227,13 @@ class InboundMessage:
         if self.tenant_id is not None:
             body["tenant_id"] = self.tenant_id
         return json.dumps({"v": ENVELOPE_VERSION, "kind": EnvelopeKind.MESSAGE.value, "message": body}, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedMessage(InboundMessage):
+    """An inbound message whose channel the processor routed to its tenant: the tenant is known."""
+
+    tenant_id: str
 
 
 @dataclass(frozen=True, slots=True)

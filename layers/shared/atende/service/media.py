@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from atende.domain.conversation import Turn
-from atende.domain.messages import InboundMessage, MessageType
+from atende.domain.messages import MessageType, RoutedMessage
 from atende.domain.tenants import Tenant
 from atende.errors import LlmRejected, MediaUnavailable, ProviderRejected
 from atende.llm import ChatModel
@@ -183,7 +183,7 @@ class MediaReader:
         self._transcriber_for = transcriber_for
         self._vision_for = vision_for
 
-    def read(self, message: InboundMessage, tenant: Tenant, source: MediaSource | None, chat: Callable[[], ChatModel]) -> MediaReading:
+    def read(self, message: RoutedMessage, tenant: Tenant, source: MediaSource | None, chat: Callable[[], ChatModel]) -> MediaReading:
         """Raises only transient errors (and LlmError): every permanent outcome is a reading.
 
         ``chat`` gives the tenant's chat model (built on demand: only long documents need it).
@@ -201,7 +201,7 @@ class MediaReader:
                 # for this one media id): retrying cannot fetch it either.
                 raise MediaUnavailable(f"the provider refused the {kind} download (code {exc.code})", reason="not_found") from exc
             stored = self._store.put(
-                tenant_id=str(message.tenant_id),
+                tenant_id=message.tenant_id,
                 contact_id=message.contact.contact_id,
                 message_id=message.provider_message_id,
                 blob=blob,
@@ -231,7 +231,7 @@ class MediaReader:
     # --- per kind ----------------------------------------------------------------------------
 
     def _understand(
-        self, kind: str, message: InboundMessage, tenant: Tenant, blob: MediaBlob, stored: StoredMedia, chat: Callable[[], ChatModel]
+        self, kind: str, message: RoutedMessage, tenant: Tenant, blob: MediaBlob, stored: StoredMedia, chat: Callable[[], ChatModel]
     ) -> MediaReading:
         caption = _caption(message)
         if kind == "audio":
@@ -242,7 +242,7 @@ class MediaReader:
             return self._document(message, tenant, blob, stored, caption, chat)
         return self._video(tenant, blob, stored, caption)
 
-    def _audio(self, message: InboundMessage, tenant: Tenant, blob: MediaBlob, stored: StoredMedia) -> MediaReading:
+    def _audio(self, message: RoutedMessage, tenant: Tenant, blob: MediaBlob, stored: StoredMedia) -> MediaReading:
         from atende.media.local_media import audio_duration_seconds  # header probes (stdlib only)
 
         limit = tenant.media.limits.audio_seconds
@@ -288,7 +288,7 @@ class MediaReader:
 
     def _document(
         self,
-        message: InboundMessage,
+        message: RoutedMessage,
         tenant: Tenant,
         blob: MediaBlob,
         stored: StoredMedia,
@@ -369,7 +369,7 @@ class MediaReader:
         return MediaReading(turn=turn, result=reason, notice=key, notice_params=params, stored=stored, seconds=seconds, pages=pages)
 
 
-def _caption(message: InboundMessage) -> str | None:
+def _caption(message: RoutedMessage) -> str | None:
     return (message.media.caption if message.media else None) or message.text
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from atende.channels.outbound import Messenger
     from atende.domain.conversation import Conversation, Session
-    from atende.domain.messages import InboundMessage, StatusUpdate
+    from atende.domain.messages import RoutedMessage, StatusUpdate
     from atende.domain.tenants import Channel, Tenant
     from atende.llm import ChatModel
     from atende.media.sources import MediaSource
@@ -29,11 +29,11 @@ class Directory(Protocol):
 class ConversationPort(Protocol):
     """The contact's state: claims (idempotency table), profile, messages, sessions."""
 
-    def snapshot(self, message: InboundMessage) -> Snapshot: ...
+    def snapshot(self, message: RoutedMessage) -> Snapshot: ...
 
     def claim(
         self,
-        message: InboundMessage,
+        message: RoutedMessage,
         *,
         now: int,
         lease_seconds: int,
@@ -44,13 +44,13 @@ class ConversationPort(Protocol):
         reply: tuple[Sequence[str], PartKind, int, PartKind, dict[str, Any] | None] | None = None,
     ) -> Claim: ...
 
-    def note_attempt(self, message: InboundMessage, *, attempt_id: str, now: int, ttl_days: int) -> None: ...
+    def note_attempt(self, message: RoutedMessage, *, attempt_id: str, now: int, ttl_days: int) -> None: ...
 
-    def release_claim(self, message: InboundMessage, claim: Claim) -> None: ...
+    def release_claim(self, message: RoutedMessage, claim: Claim) -> None: ...
 
     def checkpoint_reply(
         self,
-        message: InboundMessage,
+        message: RoutedMessage,
         claim: Claim,
         parts: Sequence[str],
         sent_ids: Sequence[str],
@@ -60,11 +60,11 @@ class ConversationPort(Protocol):
         usage: dict[str, Any] | None = None,
     ) -> Claim: ...
 
-    def checkpoint_media(self, message: InboundMessage, claim: Claim, media: dict[str, Any]) -> Claim: ...
+    def checkpoint_media(self, message: RoutedMessage, claim: Claim, media: dict[str, Any]) -> Claim: ...
 
     def complete_inbound(
         self,
-        message: InboundMessage,
+        message: RoutedMessage,
         claim: Claim,
         profile: Profile | None,
         completion: Completion,
@@ -84,7 +84,7 @@ class ConversationPort(Protocol):
 
 
 class MediaReaderPort(Protocol):
-    def read(self, message: InboundMessage, tenant: Tenant, source: MediaSource | None, chat: Callable[[], ChatModel]) -> MediaReading: ...
+    def read(self, message: RoutedMessage, tenant: Tenant, source: MediaSource | None, chat: Callable[[], ChatModel]) -> MediaReading: ...
 
 
 MessengerFactory = Callable[["Channel"], "Messenger"]

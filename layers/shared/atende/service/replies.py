@@ -57,6 +57,7 @@ from atende.domain.messages import (
     EnvelopeKind,
     InboundMessage,
     MessageType,
+    RoutedMessage,
     StatusUpdate,
     read_envelope,
 )
@@ -174,7 +175,7 @@ class ReplyPolicy:
 class Routed:
     """A message whose channel was routed to its tenant: from here on the tenant is known."""
 
-    message: InboundMessage
+    message: RoutedMessage
     tenant: Tenant
     channel: Channel
 
@@ -197,7 +198,7 @@ class Context:
     readable: str | None  # what the assistant would read (None for media until understood)
 
     @property
-    def message(self) -> InboundMessage:
+    def message(self) -> RoutedMessage:
         return self.routed.message
 
     @property
@@ -825,7 +826,7 @@ class ReplyService:
         return outcome
 
     @staticmethod
-    def _mark_read(messenger: Messenger, message: InboundMessage) -> None:
+    def _mark_read(messenger: Messenger, message: RoutedMessage) -> None:
         try:
             messenger.acknowledge(message)
         except ProviderAuthError:

@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from atende.domain.conversation import Conversation, FloodWindow, ModelUsage, Session, Turn
-from atende.domain.messages import ContactRef, InboundMessage, StatusUpdate
+from atende.domain.messages import ContactRef, RoutedMessage, StatusUpdate
 from atende.errors import ConcurrentUpdate, StoreError
 from atende.store import aws
 from atende.store.dynamo import error_code, from_attrs, store_error, to_attrs
@@ -129,7 +129,7 @@ class Completion:
     edit_of: str | None = None  # an EDIT: the provider id of the message it changes
 
 
-def claim_key(message: InboundMessage) -> dict[str, str]:
+def claim_key(message: RoutedMessage) -> dict[str, str]:
     return {"id": f"{message.tenant_id}#{message.provider.value}#{message.provider_message_id}"}
 
 
@@ -182,9 +182,9 @@ class ConversationStore:
 
     # --- the read: one round trip ----------------------------------------------------------
 
-    def snapshot(self, message: InboundMessage) -> Snapshot:
+    def snapshot(self, message: RoutedMessage) -> Snapshot:
         """The message's claim and the contact's profile in one BatchGetItem (both consistent)."""
-        pk = contact_pk(str(message.tenant_id), message.contact.contact_id)
+        pk = contact_pk(message.tenant_id, message.contact.contact_id)
         profile_key = to_attrs({"PK": pk, "SK": PROFILE_SK})
         request: dict[str, Any] = {
             self._claims: {"Keys": [to_attrs(claim_key(message))], "ConsistentRead": True},
@@ -219,7 +219,7 @@ class ConversationStore:
 
     def claim(
         self,
-        message: InboundMessage,
+        message: RoutedMessage,
         *,
         now: int,
         lease_seconds: int,
@@ -276,7 +276,8 @@ class ConversationStore:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise store_error(exc, "UpdateItem") from exc
-            old = from_attrs(exc.response.get("Item")) or self._get_claim(message)
+            returned: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            old = from_attrs(returned) or self._get_claim(message)
             lease = int(old.get("lease_until", 0))
             state = ClaimState.DUPLICATE if old.get("status") == "done" else ClaimState.IN_FLIGHT
             return Claim(state, attempts=len(old.get("attempt_ids") or ()), lease_until=lease)
@@ -286,7 +287,7 @@ class ConversationStore:
         claimed = read_claim({**item, "status": "claimed"}, now=now, sqs_message_id=sqs_message_id)
         return replace(claimed, state=previous.state, token=token, written=True, lease_until=now + lease_seconds)
 
-    def note_attempt(self, message: InboundMessage, *, attempt_id: str, now: int, ttl_days: int) -> None:
+    def note_attempt(self, message: RoutedMessage, *, attempt_id: str, now: int, ttl_days: int) -> None:
         """Count a real attempt that failed before claiming (a text message's model failure), best effort."""
         with contextlib.suppress(ClientError, BotoCoreError):
             self._ddb.update_item(
@@ -301,7 +302,7 @@ class ConversationStore:
                 ),
             )
 
-    def release_claim(self, message: InboundMessage, claim: Claim) -> None:
+    def release_claim(self, message: RoutedMessage, claim: Claim) -> None:
         """Give the lease back after a failure so SQS's retry is not turned away as in-flight."""
         if not claim.written:
             return
@@ -317,7 +318,7 @@ class ConversationStore:
 
     def checkpoint_reply(
         self,
-        message: InboundMessage,
+        message: RoutedMessage,
         claim: Claim,
         parts: Sequence[str],
         sent_ids: Sequence[str],
@@ -351,12 +352,12 @@ class ConversationStore:
             usage=usage or claim.usage,
         )
 
-    def checkpoint_media(self, message: InboundMessage, claim: Claim, media: dict[str, Any]) -> Claim:
+    def checkpoint_media(self, message: RoutedMessage, claim: Claim, media: dict[str, Any]) -> Claim:
         """Record what a media message amounted to, so no retry downloads or transcribes it again."""
         self._update_claim(message, "SET media = :media", {":media": media, ":token": claim.token})
         return replace(claim, media=media)
 
-    def _update_claim(self, message: InboundMessage, update: str, values: dict[str, Any]) -> None:
+    def _update_claim(self, message: RoutedMessage, update: str, values: dict[str, Any]) -> None:
         names = {"ExpressionAttributeNames": {"#status": "status"}} if "#status" in update else {}
         try:
             self._ddb.update_item(
@@ -374,7 +375,7 @@ class ConversationStore:
         except BotoCoreError as exc:
             raise store_error(exc, "UpdateItem") from exc
 
-    def _get_claim(self, message: InboundMessage) -> dict[str, Any]:
+    def _get_claim(self, message: RoutedMessage) -> dict[str, Any]:
         try:
             response = self._ddb.get_item(TableName=self._claims, Key=to_attrs(claim_key(message)), ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
@@ -426,7 +427,7 @@ class ConversationStore:
 
     def complete_inbound(
         self,
-        message: InboundMessage,
+        message: RoutedMessage,
         claim: Claim,
         profile: Profile | None,
         completion: Completion,
@@ -440,7 +441,7 @@ class ConversationStore:
         ``ClientRequestToken`` makes a retry of an applied-but-unacknowledged commit (botocore
         retries timeouts) a no-op instead of a second application.
         """
-        pk = contact_pk(str(message.tenant_id), message.contact.contact_id)
+        pk = contact_pk(message.tenant_id, message.contact.contact_id)
         ttl = now + ttl_days * DAY
         replied_with = [o.provider_message_id for o in completion.outbound]
         key = claim_key(message)
@@ -488,7 +489,7 @@ class ConversationStore:
         if completion.edit_of:
             self._apply_edit(pk, completion.edit_of, message, now)
 
-    def _apply_edit(self, pk: str, original_id: str, message: InboundMessage, now: int) -> None:
+    def _apply_edit(self, pk: str, original_id: str, message: RoutedMessage, now: int) -> None:
         """An edit changes the stored message it edits (when it is still stored); best effort."""
         with contextlib.suppress(ClientError, BotoCoreError):
             self._ddb.update_item(
@@ -641,7 +642,7 @@ def profile_from_item(item: dict[str, Any] | None) -> Profile:
     )
 
 
-def _session_item(message: InboundMessage, pk: str, session: Session, ttl: int) -> dict[str, Any]:
+def _session_item(message: RoutedMessage, pk: str, session: Session, ttl: int) -> dict[str, Any]:
     return {
         "PK": pk,
         "SK": session_sk(session.session_id),
@@ -657,7 +658,7 @@ def _session_item(message: InboundMessage, pk: str, session: Session, ttl: int) 
 _TRANSPORT_EXTRA = frozenset({"inline_media", "media_unavailable", "truncated"})
 
 
-def _inbound_item(message: InboundMessage, pk: str, completion: Completion, replied_with: list[str], now: int, ttl: int) -> dict[str, Any]:
+def _inbound_item(message: RoutedMessage, pk: str, completion: Completion, replied_with: list[str], now: int, ttl: int) -> dict[str, Any]:
     item: dict[str, Any] = {
         "PK": pk,
         "SK": inbound_sk(message.provider_message_id),
@@ -698,7 +699,7 @@ def _inbound_item(message: InboundMessage, pk: str, completion: Completion, repl
     return item
 
 
-def _outbound_item(message: InboundMessage, pk: str, record: OutboundRecord, now: int, ttl: int) -> dict[str, Any]:
+def _outbound_item(message: RoutedMessage, pk: str, record: OutboundRecord, now: int, ttl: int) -> dict[str, Any]:
     return {
         "PK": pk,
         "SK": outbound_sk(record.provider_message_id),
