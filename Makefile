@@ -58,7 +58,7 @@ test: lint unit ## everything: lint, types, template lint, unit + integration te
 unit: $(STAMP) ## the pytest suite only
 	$(PY) -m pytest
 
-lint: $(STAMP) ## ruff (lint + format check), mypy on the domain, cfn-lint on the template
+lint: $(STAMP) ## ruff (lint + format check), mypy --strict on the whole package, cfn-lint on the template
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

@@ -243,7 +243,7 @@ class MediaReader:
         return self._video(tenant, blob, stored, caption)
 
     def _audio(self, message: RoutedMessage, tenant: Tenant, blob: MediaBlob, stored: StoredMedia) -> MediaReading:
-        from atende.media.local_media import audio_duration_seconds  # header probes (stdlib only)
+        from atende.media.local_media import audio_duration_seconds  # mutagen, imported on first probe
 
         limit = tenant.media.limits.audio_seconds
         seconds = audio_duration_seconds(blob)
