@@ -1,4 +1,5 @@
-"""Operator CLI: register a tenant and connect a WhatsApp number through Meta, Evolution or Whaticket.
+"""Operator CLI: register a tenant and connect a WhatsApp number through Meta, Evolution or Whaticket;
+change a tenant's settings; set a conversation's state; list a contact's sessions.
 
     python -m admin register-meta --stage dev --tenant padaria-pao-quente --name "Padaria Pão Quente" \\
         --phone-number-id 123456789012345 --access-token "$TOKEN" --app-secret "$APP_SECRET"
@@ -7,7 +8,20 @@
     python -m admin register-whaticket --stack atende-dev --tenant padaria-pao-quente --name "Padaria Pão Quente" \\
         --connection loja-centro --base-url https://api.whaticket.example.com --api-token "$TOKEN"
 
-Secrets the provider side must be configured with are generated and printed once.
+    python -m admin show-tenant --stack atende-dev --tenant padaria-pao-quente
+    python -m admin update-tenant --stack atende-dev --tenant padaria-pao-quente \\
+        --set burst_pause_seconds=5 --set 'hours={"weekly":{"mon":["08:00-18:00"]}}' [--dry-run]
+    python -m admin update-tenant --stack atende-dev --tenant padaria-pao-quente --file settings.json
+    python -m admin set-conversation --stack atende-dev --tenant padaria-pao-quente --contact CONTACT_ID \\
+        --state assigned --assignee "Ana" [--priority 2] [--snooze-minutes 60]
+    python -m admin sessions --stack atende-dev --tenant padaria-pao-quente --contact CONTACT_ID
+
+Secrets the provider side must be configured with are generated and printed once. ``show-tenant``
+prints the settings as JSON (a tenant item holds no secrets, only channels name them); edit that
+output and pass it to ``update-tenant --file``: its ``version`` makes the update fail if someone
+changed the tenant in between. ``--set`` values are JSON (``null`` resets a setting to its
+default), or plain text when they are not JSON. Invalid settings or an unknown tenant or contact
+exit with 2, a concurrent change with 1.
 
 Uses the standard AWS credential chain (profile, SSO, env). Resource names come from the
 deployed stack's outputs (``--stack``) or explicit flags.
@@ -16,13 +30,23 @@ deployed stack's outputs (``--stack``) or explicit flags.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
+import logging
 import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 
+from atende.domain.conversation import Conversation, ConversationState, Session
 from atende.domain.tenants import MediaSettings, Tenant
+from atende.observability import logger
 from atende.service.registration import (
     DEFAULT_EVOLUTION_SCHEMES,
     EVOLUTION_SCHEMES,
@@ -31,8 +55,13 @@ from atende.service.registration import (
     register_meta_channel,
     register_whaticket_channel,
 )
+from atende.service.settings import SettingsInvalid, TenantNotFound, settings_item, update_tenant_settings
+from atende.store.conversations import ConversationStore
 from atende.store.secrets import SecretStore
-from atende.store.tenants import TenantDirectory
+from atende.store.tenants import TenantChanged, TenantDirectory
+
+INVALID = 2  # invalid settings or arguments, unknown tenant or contact (argparse's own code)
+CONFLICT = 1  # the tenant changed meanwhile: run the command again
 
 
 def _stack_outputs(stack_name: str) -> dict[str, str]:
@@ -101,9 +130,35 @@ def main(argv: list[str] | None = None) -> int:
     wt.add_argument("--require-webhook-token", action="store_true", help="also require X-Webhook-Token on deliveries")
     wt.add_argument("--whatsapp-id", help="community edition: the whatsappId that selects the connection")
     wt.add_argument("--rotate", action="store_true", help="issue a new signing secret / URL token (reconfigure the relay right after)")
+
+    show = sub.add_parser("show-tenant", help="print a tenant's settings as JSON")
+    _resources(show, tenant=True)
+
+    upd = sub.add_parser("update-tenant", help="change a tenant's settings (every setting show-tenant prints)")
+    _resources(upd, tenant=True)
+    given = upd.add_mutually_exclusive_group(required=True)
+    given.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting; VALUE is JSON (or plain text); repeatable")
+    given.add_argument("--file", help="a JSON map of settings, e.g. show-tenant's edited output ('-' = stdin)")
+    upd.add_argument("--dry-run", action="store_true", help="validate and print the changes without writing them")
+    upd.add_argument("--actor", help="who is changing it, for the audit log (default: cli:<OS user>)")
+
+    conv = sub.add_parser("set-conversation", help="set a contact's conversation state (bot, queued, assigned, resolved)")
+    _resources(conv, tenant=True, conversations=True)
+    conv.add_argument("--contact", required=True, help="the pseudonymous contact id (logs, exports)")
+    conv.add_argument("--state", required=True, choices=[state.value for state in ConversationState])
+    conv.add_argument("--priority", type=_non_negative, default=0, help="queued conversations: higher first")
+    conv.add_argument("--assignee", help="the human in charge")
+    conv.add_argument("--snooze-minutes", type=_positive, help="silence the assistant this long (a customer message wakes it)")
+
+    ses = sub.add_parser("sessions", help="list a contact's sessions: times, messages, tokens, cost in BRL, outcome")
+    _resources(ses, tenant=True, conversations=True)
+    ses.add_argument("--contact", required=True, help="the pseudonymous contact id (logs, exports)")
     args = parser.parse_args(argv)
 
     outputs = _stack_outputs(args.stack) if args.stack else {}
+    if args.command in _MANAGE:
+        with _logs_to_stderr():
+            return _MANAGE[args.command](parser, args, outputs)
     if args.command == "register-evolution":
         return _register_evolution(parser, args, outputs)
     if args.command == "register-whaticket":
@@ -211,6 +266,213 @@ def _print_relay(result: RelayRegistration, webhook_url: str) -> int:
     )
     print()
     return 0
+
+
+# --- managing tenants and conversations --------------------------------------------------------
+
+
+def _resources(cmd: argparse.ArgumentParser, *, tenant: bool, conversations: bool = False) -> None:
+    cmd.add_argument("--stack", help="CloudFormation stack name to read resource names from")
+    cmd.add_argument("--table-name")
+    if conversations:
+        cmd.add_argument("--idempotency-table-name")
+    if tenant:
+        cmd.add_argument("--tenant", required=True, help="tenant id")
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+@contextlib.contextmanager
+def _logs_to_stderr() -> Iterator[None]:
+    """The audit log line goes to stderr: stdout carries the command's JSON."""
+    handler = logger.registered_handler
+    if not isinstance(handler, logging.StreamHandler):
+        yield
+        return
+    previous = handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            handler.setStream(previous)
+
+
+def _directory(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> TenantDirectory:
+    table = args.table_name or outputs.get("TableName")
+    if not table:
+        parser.error("pass --stack or --table-name")
+    return TenantDirectory(table, cache_seconds=0)
+
+
+def _conversations(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> ConversationStore:
+    table = args.table_name or outputs.get("TableName")
+    claims = args.idempotency_table_name or outputs.get("IdempotencyTableName")
+    if not table or not claims:
+        parser.error("pass --stack, or both --table-name and --idempotency-table-name")
+    return ConversationStore(table, claims)
+
+
+def _print(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
+    print()
+
+
+def _fail(message: str, code: int = INVALID) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _show_tenant(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> int:
+    record = _directory(parser, args, outputs).tenant_record(args.tenant)
+    if record is None:
+        return _fail(f"no tenant {args.tenant!r}")
+    settings = settings_item(record.tenant)
+    _print({"tenant_id": settings.pop("tenant_id"), "version": record.version, **settings})
+    return 0
+
+
+def _update_tenant(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> int:
+    directory = _directory(parser, args, outputs)
+    changes = _changes_from_file(parser, args.file) if args.file else _changes_from_flags(parser, args.set)
+    version = changes.pop("version", None)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        return _fail(f"version must be the whole number show-tenant printed, got {version!r}")
+    try:
+        change = update_tenant_settings(
+            directory, args.tenant, changes, actor=args.actor or _os_actor(), expected_version=version, dry_run=args.dry_run
+        )
+    except TenantNotFound:
+        return _fail(f"no tenant {args.tenant!r}")
+    except SettingsInvalid as exc:
+        return _fail("invalid settings, nothing was changed:\n" + "\n".join(f"  - {problem}" for problem in exc.problems))
+    except TenantChanged:
+        return _fail(
+            f"tenant {args.tenant!r} was changed by someone else meanwhile; nothing was written: run show-tenant and retry", CONFLICT
+        )
+    _print(
+        {
+            "tenant_id": change.tenant_id,
+            "dry_run": args.dry_run,
+            "written": change.written,
+            "version": change.version,
+            "changes": {key: {"old": old, "new": new} for key, (old, new) in change.changes.items()},
+        }
+    )
+    return 0
+
+
+def _changes_from_flags(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            parser.error(f"--set {pair!r}: use KEY=VALUE, e.g. --set burst_pause_seconds=5")
+        if key in changes:
+            parser.error(f"--set {key} is given twice")
+        try:
+            changes[key] = json.loads(text)
+        except json.JSONDecodeError:
+            changes[key] = text  # plain text: --set name=Padaria Pão Quente
+    return changes
+
+
+def _changes_from_file(parser: argparse.ArgumentParser, path: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        changes = json.loads(text)
+    except OSError as exc:
+        parser.error(f"--file {path}: {exc.strerror}")
+    except json.JSONDecodeError as exc:
+        parser.error(f"--file {path}: not JSON ({exc.msg} at line {exc.lineno})")
+    if not isinstance(changes, dict):
+        parser.error(f"--file {path}: must hold a JSON object of settings")
+    return changes
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _os_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except OSError:  # no login name in some containers
+        return "cli:unknown"
+
+
+def _set_conversation(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> int:
+    store = _conversations(parser, args, outputs)
+    if _directory(parser, args, outputs).tenant(args.tenant) is None:
+        return _fail(f"no tenant {args.tenant!r}")
+    profile = store.load_profile(args.tenant, args.contact)
+    if not profile.version and profile.last_inbound_at is None:
+        # Refused rather than created: a mistyped id would make a contact nobody ever wrote from.
+        return _fail(f"no contact {args.contact!r} for tenant {args.tenant!r}")
+    now = _now()
+    conversation = Conversation(
+        state=ConversationState(args.state),
+        priority=args.priority,
+        assignee=args.assignee or None,
+        snoozed_until=now + args.snooze_minutes * 60 if args.snooze_minutes else None,
+        changed_at=now,
+    )
+    store.set_conversation(args.tenant, args.contact, conversation)
+    logger.info("conversation state set", extra={"tenant_id": args.tenant, "contact_id": args.contact, "state": args.state})
+    _print({"tenant_id": args.tenant, "contact_id": args.contact, "conversation": conversation.to_item()})
+    return 0
+
+
+def _sessions(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> int:
+    store = _conversations(parser, args, outputs)
+    tenant = _directory(parser, args, outputs).tenant(args.tenant)
+    if tenant is None:
+        return _fail(f"no tenant {args.tenant!r}")
+    zone = tenant.hours.zone
+    sessions = [_session_row(session, zone) for session in store.sessions(args.tenant, args.contact)]
+    _print({"tenant_id": args.tenant, "contact_id": args.contact, "sessions": sessions})
+    return 0
+
+
+def _session_row(session: Session, zone: ZoneInfo) -> dict[str, Any]:
+    """Times in the tenant's zone, cost as an exact decimal string."""
+
+    def local(seconds: int | None) -> str | None:
+        return None if seconds is None else datetime.fromtimestamp(seconds, zone).isoformat(timespec="seconds")
+
+    return {
+        "session_id": session.session_id,
+        "start": local(session.started_at),
+        "end": local(session.ended_at),
+        "last_message": local(session.last_at),
+        "messages_in": session.messages_in,
+        "messages_out": session.messages_out,
+        "tokens_in": sum(u.input_tokens for u in session.usage.values()),
+        "tokens_out": sum(u.output_tokens for u in session.usage.values()),
+        "cost_brl": str(session.cost_brl),
+        "human": session.human,
+        "outcome": session.outcome.value,
+    }
+
+
+_MANAGE: dict[str, Callable[[argparse.ArgumentParser, argparse.Namespace, dict[str, str]], int]] = {
+    "show-tenant": _show_tenant,
+    "update-tenant": _update_tenant,
+    "set-conversation": _set_conversation,
+    "sessions": _sessions,
+}
 
 
 if __name__ == "__main__":
