@@ -278,3 +278,28 @@ def test_a_send_unanswered_and_unconfirmed_is_sent_again_with_the_same_text(stac
     first, second = p.sandbox.sent
     assert first.text == second.text
     assert json.loads(json.dumps(second.payload))["biz_opaque_callback_data"].endswith("|0")
+
+
+# --- what the customer sent is stored, not only its type ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected_content"),
+    [
+        ("meta/location.json", {"latitude": -23.5614143, "longitude": -46.6558819}),
+        ("meta/reaction.json", {"emoji": "\U0001f44d"}),
+    ],
+    ids=["location", "reaction"],
+)
+def test_the_inbound_item_keeps_the_structured_content(stack: Any, fixture: str, expected_content: dict[str, Any]) -> None:
+    from tests.conftest import fixture_bytes, fixture_json
+
+    # Given a customer's location or reaction, as Meta sends it
+    p = build_pipeline(stack)
+    p.deliver(fixture_bytes(fixture, timestamp=now() - 5))
+    contact_id = contact_of(p)
+    p.runner.drain()
+    # Then the stored message keeps what was sent (for the attendant console and the LGPD export)
+    message_id = fixture_json(fixture)["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    content = inbound_items(stack, contact_id)[message_id]["content"]
+    assert {k: content[k] for k in expected_content} == expected_content

@@ -11,6 +11,7 @@ field is left out, not guessed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from atende.domain.messages import InboundMessage, MessageType
@@ -23,6 +24,17 @@ _MEDIA_LABELS = {
 }
 MAX_CONTACTS = 5  # a shared address book is summarised, not pasted
 MAX_ORDER_ITEMS = 20
+
+
+def user_turn_text(message: InboundMessage, media_turn: str | None = None, pending: Sequence[str] = ()) -> str:
+    """Everything the assistant reads for one answer, rendered in one place.
+
+    ``media_turn`` is what the media pipeline read from the file (a transcript, a description,
+    a document's text, with the caption); ``pending`` are a burst's earlier messages, read
+    together with this one as a single turn.
+    """
+    own = media_turn if message.type in _MEDIA_LABELS and media_turn else assistant_text(message)
+    return "\n".join([*pending, own or f"[{message.type.value}]"])
 
 
 def assistant_text(message: InboundMessage) -> str | None:

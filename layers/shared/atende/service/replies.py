@@ -37,7 +37,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from atende.channels.outbound import Messenger, OutboundInvalid
-from atende.domain.content import assistant_text
+from atende.domain.content import assistant_text, user_turn_text
 from atende.domain.conversation import (
     MAX_PENDING_TURNS,
     Conversation,
@@ -571,10 +571,9 @@ class ReplyService:
         notice = (reading.notice, reading.notice_params) if reading is not None and reading.notice else None
         if notice is not None and not readable:
             return Composed([bot_text(notice[0], tenant.language, tenant.texts, **notice[1])], PartKind.NOTICE)
-        text = readable or f"[{ctx.message.type.value}]"
         # A burst's earlier messages are read together with this one: one turn, one answer.
-        combined = "\n".join([*(t.text for t in ctx.profile.pending), text])
-        user_turn = Turn("user", combined, ctx.message.timestamp)
+        text = user_turn_text(ctx.message, reading.turn if reading is not None else None, [t.text for t in ctx.profile.pending])
+        user_turn = Turn("user", text, ctx.message.timestamp)
         holder.model_called = True
         answer = self._ask_model(ctx, holder, model, user_turn)
         if answer is None:
