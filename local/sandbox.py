@@ -15,6 +15,7 @@ Media (providers.md §1.8): ``add_media`` registers a file as an inbound media i
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import json
@@ -135,6 +136,9 @@ class GraphSandbox:
             return 400, _error(100, "Invalid parameter")
         if payload.get("messaging_product") != "whatsapp":
             return 400, _error(100, "The parameter messaging_product is required.")
+        problem = messages_request_problem(payload)
+        if problem is not None:
+            return 400, _error(100, problem)
         call = OutboundCall(match.group(2), payload)
         with self._lock:
             if payload.get("status") == "read":
@@ -144,8 +148,6 @@ class GraphSandbox:
             if failure is not None:
                 self._failures.remove(failure)
                 return failure.http_status, _error(failure.code, failure.title)
-            if payload.get("type") == "text" and len((payload.get("text") or {}).get("body") or "") > 4096:
-                return 400, _error(100, "Param text['body'] must be at most 4096 characters long.")
             call.message_id = f"wamid.SANDBOX{next(self._ids):08d}"
             self.calls.append(call)
         if self._on_sent:
@@ -260,6 +262,91 @@ def send_body(handler: BaseHTTPRequestHandler, status: int, data: bytes, content
 def send_json(handler: BaseHTTPRequestHandler, status: int, doc: Any) -> None:
     # Indented and not ASCII-escaped: the outbox is read by people too.
     send_body(handler, status, json.dumps(doc, ensure_ascii=False, indent=1).encode(), "application/json; charset=utf-8")
+
+
+# What the Cloud API's POST /{phone-number-id}/messages accepts (the parts Atende uses), as JSON
+# Schema: a malformed request is a 400 (#100) here as it is at Meta, so tests catch our own bugs.
+_MEDIA_OBJECT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "link": {"type": "string", "pattern": "^https?://"},
+        "caption": {"type": "string", "maxLength": 1024},
+        "filename": {"type": "string"},
+    },
+    "oneOf": [{"required": ["id"]}, {"required": ["link"]}],
+}
+MESSAGES_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "oneOf": [
+        {
+            "title": "read receipt",
+            "required": ["status", "message_id"],
+            "properties": {
+                "status": {"const": "read"},
+                "message_id": {"type": "string", "minLength": 1},
+                "typing_indicator": {"type": "object", "properties": {"type": {"const": "text"}}, "required": ["type"]},
+            },
+        },
+        {
+            "title": "message",
+            "required": ["type"],
+            "anyOf": [{"required": ["to"]}, {"required": ["recipient"]}],
+            "properties": {
+                "recipient_type": {"const": "individual"},
+                "to": {"type": "string", "pattern": "^[0-9]{8,15}$"},
+                "recipient": {"type": "string", "minLength": 1},
+                "type": {"enum": ["text", "image", "audio", "video", "document", "sticker", "template", "interactive", "reaction"]},
+                "context": {"type": "object", "required": ["message_id"], "properties": {"message_id": {"type": "string"}}},
+                "biz_opaque_callback_data": {"type": "string", "maxLength": 512},
+                "text": {
+                    "type": "object",
+                    "required": ["body"],
+                    "properties": {"body": {"type": "string", "minLength": 1, "maxLength": 4096}, "preview_url": {"type": "boolean"}},
+                },
+                "image": _MEDIA_OBJECT,
+                "audio": _MEDIA_OBJECT,
+                "video": _MEDIA_OBJECT,
+                "document": _MEDIA_OBJECT,
+                "sticker": _MEDIA_OBJECT,
+                "template": {"type": "object", "required": ["name", "language"]},
+                "interactive": {"type": "object", "required": ["type", "action"]},
+                "reaction": {"type": "object", "required": ["message_id", "emoji"]},
+            },
+            # The object named by ``type`` must be there.
+            "allOf": [
+                {"if": {"properties": {"type": {"const": kind}}}, "then": {"required": [kind]}}
+                for kind in ("text", "image", "audio", "video", "document", "sticker", "template", "interactive", "reaction")
+            ],
+        },
+    ],
+}
+
+
+def messages_request_problem(payload: dict[str, Any]) -> str | None:
+    """Why Meta would refuse this /messages request (one line naming the parameter), or None."""
+    read_receipt = payload.get("status") == "read"
+    errors = sorted(_branch_validator(0 if read_receipt else 1).iter_errors(payload), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    first = errors[0]
+    where = "".join(f"['{p}']" for p in first.absolute_path)
+    if list(first.absolute_path) == ["text", "body"] and first.validator == "maxLength":
+        return "Param text['body'] must be at most 4096 characters long."  # Meta's own wording
+    message = first.message
+    if first.validator in ("anyOf", "oneOf") and all("required" in option for option in first.validator_value):
+        names = [name for option in first.validator_value for name in option["required"]]
+        message = (
+            f"exactly one of {', '.join(names)} is required" if first.validator == "oneOf" else f"one of {', '.join(names)} is required"
+        )
+    return f"Invalid parameter{' ' + where if where else ''}: {message}"
+
+
+@functools.cache
+def _branch_validator(index: int) -> Any:
+    import jsonschema  # type: ignore[import-untyped]  # dev-only: the sandbox never ships
+
+    return jsonschema.Draft202012Validator(MESSAGES_REQUEST_SCHEMA["oneOf"][index])
 
 
 def _error(code: int, message: str, kind: str = "OAuthException") -> dict[str, Any]:

@@ -253,3 +253,46 @@ def test_served_sandbox_registers_and_serves_media_over_plain_http_on_127_0_0_1(
     # Then the signed URL pointed back at the served host, and the file came through intact
     assert blob == MediaBlob(data=BILL_PNG, mime_type="image/png")
     assert sandbox.media[registered["id"]].downloads == 1
+
+
+# --- request validation (JSON Schema) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        ({"type": "text", "to": "5511987654321", "text": {"body": "Oi"}}, None),
+        ({"status": "read", "message_id": "wamid.X", "typing_indicator": {"type": "text"}}, None),
+        ({"type": "text", "recipient": "BR.5566778899001122", "text": {"body": "Oi"}, "biz_opaque_callback_data": "wamid.X|0"}, None),
+        ({"type": "text", "to": "5511987654321"}, "Invalid parameter: 'text' is a required property"),
+        ({"type": "text", "to": "5511987654321", "text": {"body": ""}}, "Invalid parameter ['text']['body']: '' should be non-empty"),
+        ({"type": "text", "to": "5511987654321", "text": {"body": "x" * 4097}}, "Param text['body'] must be at most 4096 characters long."),
+        ({"type": "text", "text": {"body": "Oi"}}, "Invalid parameter: one of to, recipient is required"),
+        (
+            {"type": "image", "to": "5511987654321", "image": {"caption": "sem arquivo"}},
+            "Invalid parameter ['image']: exactly one of id, link is required",
+        ),
+        (
+            {"type": "text", "to": "5511987654321", "text": {"body": "Oi"}, "biz_opaque_callback_data": "x" * 513},
+            "Invalid parameter ['biz_opaque_callback_data']: '" + "x" * 513 + "' is too long",
+        ),
+        ({"status": "read"}, "Invalid parameter: 'message_id' is a required property"),
+    ],
+    ids=[
+        "text",
+        "read-receipt",
+        "bsuid-with-callback",
+        "no-text-object",
+        "empty-body",
+        "body-too-long",
+        "no-recipient",
+        "media-without-id-or-link",
+        "callback-too-long",
+        "read-without-id",
+    ],
+)
+def test_messages_requests_are_validated_like_the_cloud_api(payload: dict[str, object], problem: str | None) -> None:
+    from local.sandbox import messages_request_problem
+
+    # Given a /messages request body (messaging_product checked before) / Then Meta's verdict
+    assert messages_request_problem({"messaging_product": "whatsapp", **payload}) == problem
