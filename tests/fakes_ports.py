@@ -224,8 +224,8 @@ class InMemoryConversations:
             return  # the adapter suppresses the failure: the attempt goes uncounted
         key = self._claim_id(message)
         old = self.claims.get(key)
-        if old is not None and old.get("status") == "done":
-            return
+        if old is not None and old.get("status") in (None, "done"):
+            return  # "attribute_not_exists(id) OR #status <> :done" failed, suppressed
         item = dict(old or {"id": key})
         item.setdefault("status", "attempted")
         item.setdefault("expiration", now + ttl_days * DAY)
@@ -324,6 +324,8 @@ class InMemoryConversations:
             # DynamoDB's idempotent TransactWriteItems: the same token replays as a success.
             if self.commit_tokens[token] != fingerprint:
                 raise StoreError("DynamoDB TransactWriteItems failed: IdempotentParameterMismatchException")
+            if completion.edit_of:  # the adapter applies the edit after any successful answer
+                self._apply_edit(self._pk(message), completion.edit_of, message, now)
             self._leave(fault, "complete_inbound")
             return
         pk = self._pk(message)

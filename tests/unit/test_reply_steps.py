@@ -35,9 +35,12 @@ from atende.domain.pricing import PriceTable, Usage
 from atende.domain.tenants import DEFAULT_SYSTEM_PROMPT, Channel, MediaSettings, Tenant
 from atende.domain.texts import bot_text
 from atende.errors import (
+    ConcurrentUpdate,
     InboundInFlight,
     LlmAuthError,
     LlmUnavailable,
+    OutsideServiceWindow,
+    ProviderAuthError,
     ProviderRejected,
     ProviderUnavailable,
     SendOutcomeUnknown,
@@ -620,7 +623,7 @@ def test_a_message_claimed_by_another_queue_message_is_in_flight_until_its_lease
     with pytest.raises(InboundInFlight) as caught:
         world.handle(message)
     # Then it comes back when that lease ends, not counted as an attempt, with nothing done
-    assert (caught.value.retry_after_seconds, caught.value.attempted) == (291, False)  # type: ignore[attr-defined]
+    assert (getattr(caught.value, "retry_after_seconds", None), getattr(caught.value, "attempted", True)) == (291, False)
     assert (world.chat.calls, world.messenger.sends) == ([], [])
 
 
@@ -642,7 +645,7 @@ def test_a_claim_won_by_another_worker_while_composing_is_in_flight(world: World
     with pytest.raises(InboundInFlight) as caught:
         world.handle(message)
     # Then it backs off for the other's lease and sends nothing; its model call counts as an attempt
-    assert (caught.value.retry_after_seconds, world.messenger.sends) == (301, [])  # type: ignore[attr-defined]
+    assert (getattr(caught.value, "retry_after_seconds", None), world.messenger.sends) == (301, [])
     assert (world.claim(message) or {})["attempt_ids"] == {f"{OTHER_SQS}:1", f"{FIRST_SQS}:1"}
 
 
@@ -863,6 +866,37 @@ def test_a_recorded_delivery_status_survives_the_retry_of_a_lost_commit(world: W
     assert [o["status"] for o in world.outbound()] == ["delivered"]
 
 
+def test_a_profile_changed_under_the_commit_is_retried_without_a_second_send(world: World) -> None:
+    # Given an operator reprioritises the conversation between this delivery's snapshot and its commit
+    message = meta("text")
+    reprioritised = Conversation(ConversationState.BOT, priority=2, changed_at=NOW)
+    world.store.before_next("commit", lambda: world.store.set_conversation(TENANT_ID, CONTACT_ID, reprioritised))
+    # When the commit's version check fails
+    with pytest.raises(ConcurrentUpdate):
+        world.handle(message)
+    # Then the retry re-reads the profile and commits what was sent, without sending again
+    outcome = world.handle(message, attempt(2))
+    assert (outcome, world.messenger.texts, world.profile().conversation) == ("replied", [DEFAULT_ANSWER], reprioritised)
+
+
+def test_the_provider_refusing_outside_the_window_is_recorded_not_retried(world: World) -> None:
+    message = meta("text")
+    world.messenger.fail_next(OutsideServiceWindow("(#131047) Re-engagement message", code=131047, http_status=400))
+    assert (world.handle(message), world.inbound(message)["outcome"]) == ("outside_window", "outside_window")
+
+
+def test_a_failed_read_receipt_does_not_delay_the_answer(world: World) -> None:
+    world.messenger.fail_acknowledge(ProviderUnavailable("Graph API 503", http_status=503))
+    assert (world.handle(meta("text")), world.messenger.texts) == ("replied", [DEFAULT_ANSWER])
+
+
+def test_rejected_credentials_on_the_read_receipt_fail_the_record(world: World) -> None:
+    world.messenger.fail_acknowledge(ProviderAuthError("(#190) Error validating access token", code=190, http_status=401))
+    with pytest.raises(ProviderAuthError):
+        world.handle(meta("text"))
+    assert (world.chat.calls, world.messenger.sends) == ([], [])
+
+
 # --- the last attempt --------------------------------------------------------------------------------------
 
 
@@ -975,7 +1009,9 @@ def test_a_provider_transcript_is_used_without_calling_the_reader() -> None:
 
 def test_a_file_that_cannot_be_read_gets_its_notice_without_a_model_call() -> None:
     # Given a document the reader refuses (too large), without a caption to answer
-    document = meta("document", text=None, media=replace(meta("document").media, caption=None))  # type: ignore[type-var]
+    pdf = meta("document")
+    assert pdf.media is not None
+    document = replace(pdf, text=None, media=replace(pdf.media, caption=None))
     refused = MediaReading(turn=None, result="too_large", notice="media_too_large", notice_params={"limit": "16 MB"})
     world = World(media=FakeMediaReader(refused), now=document.timestamp + 10)
     # When it is handled
@@ -1124,3 +1160,46 @@ def test_fixture_payloads_round_trip_through_the_queue_body() -> None:
     # The bodies the tests queue are what the webhook queues: the envelope parses back to the message
     message = meta("text")
     assert json.loads(message.to_json())["message"]["provider_message_id"] == message.provider_message_id
+
+
+# --- bugs found: gates re-run over a half-sent reply ----------------------------------------------------
+
+
+def _first_part_sent(world: World, message: InboundMessage) -> str:
+    """The first delivery: a two-part answer whose second part failed (Graph 503). Returns part 0's id."""
+    first, second = _two_part_answer()
+    world.chat.answer(f"{first}\n\n{second}")
+    world.messenger.fail_next(ProviderUnavailable("Graph API 503", http_status=503), after=1)
+    with pytest.raises(ProviderUnavailable):
+        world.handle(message)
+    sent = world.messenger.sends[0].message_id
+    assert sent is not None
+    return sent
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a silent verdict on the retry commits without the parts an earlier attempt already sent")
+def test_a_part_already_sent_is_recorded_when_a_human_takes_over_before_the_retry(world: World) -> None:
+    # Given the first half of an answer went out, then an attendant took the conversation
+    message = meta("text")
+    sent = _first_part_sent(world, message)
+    world.store.set_conversation(TENANT_ID, CONTACT_ID, Conversation(ConversationState.ASSIGNED, assignee="ana", changed_at=NOW))
+    # When SQS retries
+    outcome = world.handle(message, attempt(2))
+    # Then the bot stops, but what the customer did receive is on record
+    assert (outcome, world.inbound(message)["replied_with"], [o["SK"] for o in world.outbound()]) == ("human", [sent], [f"MSG#OUT#{sent}"])
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a notice verdict on the retry is mapped onto the ids of the checkpointed reply's sent parts")
+def test_a_retry_across_closing_time_does_not_relabel_a_sent_answer_as_the_out_of_hours_notice() -> None:
+    # Given a bakery closing at 18:00 that sends the out-of-hours notice; at 17:59:50 half an answer went out
+    tenant = replace(TENANT, hours=BusinessHours.from_item(OPENING_HOURS), out_of_hours="notice")
+    closing = T0 + 10 * 3600  # 18:00 in São Paulo
+    message = text("Até que horas vocês ficam abertos hoje?", at=closing - 20, n=1)
+    world = World(tenant, now=closing - 10)
+    sent = _first_part_sent(world, message)
+    # When SQS retries after closing time
+    world.clock.set(closing + 20)
+    world.handle(message, attempt(2))
+    # Then the outbound record of the part that went out holds what the customer received
+    first, _ = _two_part_answer()
+    assert [(o["SK"], o["text"]) for o in world.outbound()] == [(f"MSG#OUT#{sent}", first)]
