@@ -216,6 +216,7 @@ def test_a_message_for_an_unknown_channel_is_dropped_before_any_store_call(world
 
 
 def test_a_status_for_an_unknown_channel_is_dropped(world: World) -> None:
+    # Given a status for a number no tenant owns; Then it is dropped before any store call
     update = replace(status("status_delivered", "wamid.OUTBOUND"), channel_id="meta:999999999999999")
     assert (world.handle(update, attempt(sqs=STATUS_SQS)), world.store.calls) == ("unknown_channel", Counter())
 
@@ -247,6 +248,7 @@ def test_a_text_is_answered_once_in_three_store_round_trips(world: World) -> Non
 
 
 def test_the_model_reads_the_tenant_prompt_and_the_customer_text(world: World) -> None:
+    # Given a tenant without hours; When a text is answered; Then the model gets the rendered prompt and the one user turn
     message = meta("text")
     world.handle(message)
     assert [(c.system, c.turns) for c in world.chat.calls] == [(SYSTEM_PROMPT, (Turn("user", "Olá! Vocês abrem no domingo? 🥐", T0),))]
@@ -265,6 +267,7 @@ def test_the_answer_is_remembered_and_the_claim_completed_without_content(world:
 
 
 def test_the_inbound_and_outbound_items_record_the_exchange(world: World) -> None:
+    # Given a text answered; Then the inbound item names the reply and the outbound item awaits its statuses
     message = meta("text")
     world.handle(message)
     [sent] = world.messenger.sends
@@ -287,6 +290,7 @@ def test_the_inbound_and_outbound_items_record_the_exchange(world: World) -> Non
 
 
 def test_a_new_contact_starts_with_the_bot(world: World) -> None:
+    # Given a contact never seen; When answered; Then the profile's conversation is the bot's, since now
     world.handle(meta("text"))
     assert world.profile().conversation == Conversation(ConversationState.BOT, changed_at=NOW)
 
@@ -331,6 +335,7 @@ def test_an_edit_updates_the_message_it_edits_and_gets_no_answer() -> None:
 
 
 def test_an_edit_of_a_message_no_longer_stored_is_recorded_only() -> None:
+    # Given an edit of a message past retention; Then it is recorded and nothing else is written
     edit = meta("edit_text")
     world = World(now=edit.timestamp + 10)
     assert (world.handle(edit), world.store.inbound_item(TENANT_ID, CONTACT_ID, str(edit.extra["edited_message_id"]))) == ("edited", None)
@@ -378,6 +383,7 @@ def test_a_customer_message_wakes_a_snoozed_conversation(world: World, state: Co
 
 
 def test_an_expired_snooze_leaves_the_bot_answering(world: World) -> None:
+    # Given a snooze that ended a second ago; Then the bot answers
     world.store.set_conversation(TENANT_ID, CONTACT_ID, Conversation(ConversationState.BOT, snoozed_until=NOW - 1, changed_at=T0 - 7200))
     assert world.handle(meta("text")) == "replied"
 
@@ -468,6 +474,7 @@ def test_a_young_last_message_is_held_for_the_rest_of_the_pause(age: int, retry_
 
 
 def test_a_message_as_old_as_the_pause_is_not_held() -> None:
+    # Given a last message exactly as old as the 3-second pause; Then it is answered at once
     assert World(now=T0 + 3).handle(meta("text")) == "replied"
 
 
@@ -486,6 +493,7 @@ def test_a_young_message_with_followers_in_the_batch_is_not_held() -> None:
 
 
 def test_no_hold_when_the_tenant_turned_bursts_off() -> None:
+    # Given a tenant with burst_pause_seconds 0; Then a brand-new message with a follower is answered alone
     world = World(replace(TENANT, burst_pause_seconds=0), now=T0)
     assert (world.handle(meta("text"), attempt(later=(T0 + 1,))), len(world.chat.calls)) == ("replied", 1)
 
@@ -544,6 +552,7 @@ def test_out_of_hours_later_messages_of_the_session_are_recorded_silently() -> N
 
 
 def test_out_of_hours_a_new_session_gets_the_notice_again() -> None:
+    # Given the notice sent, then two hours of silence (a new session); Then the notice is sent again
     world = _closed_world("notice")
     world.handle(text("Ainda dá tempo de encomendar?", at=FRIDAY_EVENING, n=1))
     world.clock.advance(2 * 3600)
@@ -577,6 +586,7 @@ def test_an_unreadable_type_gets_the_unsupported_notice_without_a_model_call() -
 
 
 def test_a_location_reaches_the_model_as_text() -> None:
+    # Given a shared location; Then the model reads it as one structured line
     location = meta("location")
     world = World(now=location.timestamp + 10)
     world.handle(location)
@@ -674,6 +684,7 @@ def test_the_same_queue_message_whose_claim_write_was_applied_but_unacknowledged
 
 
 def test_a_snapshot_failure_is_retried_before_anything_happens(world: World) -> None:
+    # Given the snapshot read fails; Then nothing was claimed, asked or sent, and the retry answers
     message = meta("text")
     world.store.fail_next("snapshot")
     with pytest.raises(StoreError):
@@ -749,6 +760,7 @@ def test_the_status_is_recorded_on_the_outbound_message_once_the_commit_landed(w
 
 
 def test_a_status_ahead_of_its_commit_is_dropped_after_its_retries(world: World) -> None:
+    # Given a status naming an uncommitted send on its 3rd receive; Then it confirms the send and is not deferred again
     message = meta("text")
     lost = _lost_send(world, message)
     update = status("status_sent", lost, callback_data=f"{message.provider_message_id}|0")
@@ -803,6 +815,7 @@ def test_a_multi_part_reply_is_resent_only_from_the_missing_part(world: World) -
 
 
 def test_the_reply_is_checkpointed_before_the_next_part(world: World) -> None:
+    # Given part 2 of 2 failed; Then the claim holds both parts, part 1's id, and a released lease
     message = meta("text")
     first, second = _two_part_answer()
     world.chat.answer(f"{first}\n\n{second}")
@@ -856,6 +869,7 @@ def test_a_commit_whose_answer_was_lost_makes_the_retry_a_duplicate_no_op(world:
     reason="bug: a re-commit after a lost commit answer re-puts the outbound item, resetting a recorded delivery status",
 )
 def test_a_recorded_delivery_status_survives_the_retry_of_a_lost_commit(world: World) -> None:
+    # Given a lost commit answer, then a 'delivered' status recorded; When SQS retries; Then the status stays
     message = meta("text")
     world.store.fail_next("commit", applied=True)
     with pytest.raises(StoreError):
@@ -880,17 +894,20 @@ def test_a_profile_changed_under_the_commit_is_retried_without_a_second_send(wor
 
 
 def test_the_provider_refusing_outside_the_window_is_recorded_not_retried(world: World) -> None:
+    # Given Meta answers 131047; Then the message is committed as outside the window
     message = meta("text")
     world.messenger.fail_next(OutsideServiceWindow("(#131047) Re-engagement message", code=131047, http_status=400))
     assert (world.handle(message), world.inbound(message)["outcome"]) == ("outside_window", "outside_window")
 
 
 def test_a_failed_read_receipt_does_not_delay_the_answer(world: World) -> None:
+    # Given the read receipt fails (Graph 503); Then the answer still goes out
     world.messenger.fail_acknowledge(ProviderUnavailable("Graph API 503", http_status=503))
     assert (world.handle(meta("text")), world.messenger.texts) == ("replied", [DEFAULT_ANSWER])
 
 
 def test_rejected_credentials_on_the_read_receipt_fail_the_record(world: World) -> None:
+    # Given Meta rejects the token on the read receipt; Then the record fails before any model call
     world.messenger.fail_acknowledge(ProviderAuthError("(#190) Error validating access token", code=190, http_status=401))
     with pytest.raises(ProviderAuthError):
         world.handle(meta("text"))
@@ -934,6 +951,7 @@ def test_the_receive_that_would_dead_letter_apologises(world: World) -> None:
 
 
 def test_a_rejected_api_key_is_retried_until_the_last_attempt(world: World) -> None:
+    # Given the LLM rejects the API key on a first attempt; Then the error is raised and nothing sent
     world.chat.fail_next(LlmAuthError("401 invalid api key"))
     with pytest.raises(LlmAuthError):
         world.handle(meta("text"))
@@ -970,6 +988,7 @@ def test_a_voice_note_is_read_once_and_answered(world: World) -> None:
 
 
 def test_what_a_voice_note_said_is_recorded_on_its_inbound_item() -> None:
+    # Given a voice note read and answered; Then its inbound item says where the file is and what it said
     world, voice = _media_world(TRANSCRIBED)
     world.handle(voice)
     inbound = world.inbound(voice)
@@ -1021,6 +1040,7 @@ def test_a_file_that_cannot_be_read_gets_its_notice_without_a_model_call() -> No
 
 
 def test_a_transcript_echo_leads_the_answer() -> None:
+    # Given a tenant echoing transcripts; Then the echo goes first, then the answer, each recorded with its kind
     world, voice = _media_world(replace(TRANSCRIBED, echo="Vocês entregam no Morumbi?"))
     world.handle(voice)
     assert world.messenger.texts == [bot_text("transcript_echo", transcript="Vocês entregam no Morumbi?"), DEFAULT_ANSWER]
@@ -1045,6 +1065,7 @@ def test_a_message_after_the_idle_time_opens_a_new_session_and_closes_the_old_on
 
 
 def test_messages_within_the_idle_time_share_a_session_with_their_usage_summed(world: World) -> None:
+    # Given two answers 29 minutes apart; Then one session counts both, with their usage and cost summed
     world.handle(meta("text"))
     later = T0 + 29 * 60
     world.clock.set(later + 10)
@@ -1075,6 +1096,7 @@ def _answered(world: World) -> str:
 
 
 def test_a_delivery_status_is_recorded_on_the_outbound_message(world: World) -> None:
+    # Given a reply sent; When Meta says delivered; Then the outbound item moves to rank 2
     sent = _answered(world)
     outcome = world.handle(status("status_delivered", sent), attempt(sqs=STATUS_SQS))
     assert (outcome, [(o["status"], o["status_rank"]) for o in world.outbound()]) == ("status_recorded", [("delivered", 2)])
@@ -1090,12 +1112,14 @@ def test_a_late_lower_status_never_overwrites_a_higher_one(world: World) -> None
 
 
 def test_a_failed_status_records_its_error_code(world: World) -> None:
+    # Given a reply sent; When Meta says it failed (131047); Then the code is on the outbound item
     sent = _answered(world)
     assert world.handle(status("status_failed_131047", sent), attempt(sqs=STATUS_SQS)) == "status_recorded"
     assert [(o["status"], o["error_code"]) for o in world.outbound()] == [("failed", 131047)]
 
 
 def test_a_status_for_a_message_atende_did_not_send_is_ignored(world: World) -> None:
+    # Given a status for a message that is not ours (no callback data); Then it is ignored
     assert world.handle(status("status_delivered", "wamid.OUTBOUND"), attempt(sqs=STATUS_SQS)) == "status_ignored"
 
 
@@ -1132,6 +1156,7 @@ def test_a_burst_answer_resumed_after_a_failed_send_clears_the_pending_turns(wor
 
 @pytest.mark.xfail(strict=True, reason="bug: a resumed reply never moves a RESOLVED conversation back to the bot")
 def test_a_resolved_conversation_answered_by_a_resumed_reply_goes_back_to_the_bot(world: World) -> None:
+    # Given a resolved conversation whose answer went out on the retry; Then it is the bot's again
     world.store.set_conversation(TENANT_ID, CONTACT_ID, Conversation(ConversationState.RESOLVED, changed_at=T0 - 3600))
     assert _resumed_after_a_transient_send_failure(world, meta("text")) == "replied"
     assert world.profile().conversation.state is ConversationState.BOT
@@ -1149,6 +1174,7 @@ def test_a_media_reply_resumed_after_a_failed_send_keeps_what_the_file_said() ->
 
 @pytest.mark.xfail(strict=True, reason="bug: the provider-transcript shortcut ignores the tenant's transcript_echo setting")
 def test_a_provider_transcript_is_echoed_when_the_tenant_wants_echoes() -> None:
+    # Given an Evolution transcript and a tenant echoing transcripts; Then the echo leads the answer
     voice = evolution("audio_speech_to_text_data")
     tenant = replace(TENANT, media=MediaSettings(transcript_echo=True))
     world = World(tenant, media=FakeMediaReader(), now=voice.timestamp + 10)
