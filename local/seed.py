@@ -2,12 +2,19 @@
 
 One bakery, reachable through Meta's Cloud API, an Evolution API instance and a Whaticket
 connection; the provider servers are the local sandboxes (``local.sandbox*``).
+
+Two more shops of the bakery (``CLOSED_SHOPS``), each a tenant with its own Meta number, are
+closed today whatever the clock says: `make demo` registers them (``seed_closed_shops``) when it
+plays its out-of-hours scenes, with hours computed from the moment it runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from atende.domain.hours import DEFAULT_TIMEZONE, WEEKDAY_KEYS, BusinessHours
 from atende.domain.tenants import MediaSettings, Tenant
 from atende.service.registration import (
     MetaRegistration,
@@ -102,3 +109,80 @@ def seed_demo(stack: Stack, demo: Demo = DEMO, *, sandbox_url: str = DEFAULT_SAN
         generated={"signing_secret": demo.whaticket_signing_secret},
     )
     return Seeded(meta, evolution, whaticket)
+
+
+# --- the closed shops (out-of-hours scenes of `make demo`) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Shop:
+    """Another shop of the demo bakery: its own tenant (hours are a tenant's) and Meta number."""
+
+    tenant_id: str
+    business_name: str
+    phone_number_id: str
+    display_phone_number: str
+    out_of_hours: str  # the tenant's policy when closed: "notice" or "answer"
+
+
+CLOSED_SHOPS = (
+    Shop("padaria-pao-quente-centro", "Padaria Pão Quente — Centro", "100000000000002", "551140028923", "notice"),
+    Shop("padaria-pao-quente-moema", "Padaria Pão Quente — Moema", "100000000000003", "551140028924", "answer"),
+)
+SHOP_OPENING_HOURS = "07:00-19:00"  # every day, holidays included
+
+
+def closed_today(now: datetime, timezone: str = DEFAULT_TIMEZONE) -> BusinessHours:
+    """A shop's hours with today (in its zone) a closed day: closed now at any hour, open again
+    tomorrow at 07:00. In the last hour of the day tomorrow is closed too, so neither a demo
+    scene nor a processor still holding the hours it read a few minutes ago (the tenant cache)
+    crosses midnight into an open day."""
+    local = now.astimezone(ZoneInfo(timezone))
+    closed = [local.date(), local.date() + timedelta(days=1)] if local.hour == 23 else [local.date()]
+    return BusinessHours.from_item(
+        {
+            "timezone": timezone,
+            "weekly": {key: [SHOP_OPENING_HOURS] for key in WEEKDAY_KEYS},
+            "holidays_closed": False,
+            "closed_days": [day.isoformat() for day in closed],
+        }
+    )
+
+
+def seed_closed_shops(
+    directory: TenantDirectory,
+    secrets: SecretStore,
+    *,
+    now: datetime,
+    meta_secret_id: str,
+    stage: str = "dev",
+    demo: Demo = DEMO,
+    shops: tuple[Shop, ...] = CLOSED_SHOPS,
+) -> tuple[Tenant, ...]:
+    """Register the closed shops (idempotent) and write their hours as of ``now``.
+
+    The tenants are overwritten on purpose: they exist for the demo, and their hours must be
+    closed at the moment it plays. A processor that read a shop in the last few minutes keeps
+    those (equally closed) hours until its tenant cache expires.
+    """
+    tenants = []
+    for shop in shops:
+        tenant = Tenant(
+            tenant_id=shop.tenant_id,
+            name=shop.business_name,
+            hours=closed_today(now),
+            out_of_hours=shop.out_of_hours,
+        )
+        register_meta_channel(
+            directory,
+            secrets,
+            stage=stage,
+            tenant=tenant,
+            phone_number_id=shop.phone_number_id,
+            meta_secret_id=meta_secret_id,
+            display_phone_number=shop.display_phone_number,
+            access_token=demo.access_token,
+        )
+        directory.put_tenant(tenant)
+        tenants.append(tenant)
+    return tuple(tenants)
