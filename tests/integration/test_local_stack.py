@@ -9,8 +9,26 @@ from typing import Any
 
 import pytest
 
-from local.demo import BILL_PHOTO, CONVERSATION, VOICE_NOTE, Client, conversation, play
-from local.seed import DEMO
+from local.demo import (
+    AFTER_HANDBACK,
+    BILL_PHOTO,
+    BURST,
+    CLOSED_ANSWERED,
+    CLOSED_FIRST,
+    CLOSED_SECOND,
+    CONVERSATION,
+    HUMAN_WHILE_QUEUED,
+    VOICE_NOTE,
+    Backoffice,
+    Client,
+    Customer,
+    conversation,
+    play,
+    play_burst,
+    play_closed_shops,
+    play_human_in_charge,
+)
+from local.seed import CLOSED_SHOPS, DEMO
 from local.stack import LocalStack
 
 OFFLINE = "🤖 [modo offline]"
@@ -42,6 +60,13 @@ BILL_READ = (
     "Vou repassar para a equipe preparar seu orçamento."
 )
 THANKS = "Eu que agradeço! Se precisar de mais alguma coisa, é só chamar."
+ORDER = "Posso ajudar com seu pedido! Me diga o número dele, por favor."
+OUT_OF_HOURS = (
+    "Olá! 👋 Nosso atendimento está fechado agora. Voltamos {opening}. "
+    "Sua mensagem ficou registrada e vamos responder assim que a equipe estiver de volta."
+)
+# The burst's three messages, read as one turn.
+BURST_TURN = "oi\ntudo bem?\nqueria saber do bolo de cenoura"
 
 # Every reply of the scripted conversation, in order, on a channel that can open files.
 CONVERSATION_REPLIES = [
@@ -270,3 +295,80 @@ def test_forty_clients_connected_at_once_all_get_an_answer(local_stack):
         with client, client.makefile("rb") as response:
             answers.append((response.readline().split()[1], response.read().rpartition(b"\r\n\r\n")[2]))
     assert answers == [(b"200", b'{"received":1,"statuses":0}')] * 40
+
+
+def contact_inbound(office: Backoffice, tenant_id: str, customer: Customer) -> dict[str, dict[str, Any]]:
+    """A contact's inbound items by text (each text of the scenes is sent once)."""
+    items = office.store.contact_items(tenant_id, office.contact_id(customer))
+    return {item.get("text", ""): item for item in items if item["SK"].startswith("MSG#IN#")}
+
+
+def relay_sent(stack: LocalStack, channel: str) -> list[str | None]:
+    sandbox = {"meta": stack.sandbox, "evolution": stack.evolution, "whaticket": stack.whaticket}[channel]
+    return [call.text for call in sandbox.sent]
+
+
+@pytest.mark.enable_socket
+@pytest.mark.slow
+@pytest.mark.parametrize("channel", ["meta", "evolution", "whaticket"])
+def test_demo_burst_gets_one_answer_and_a_queued_conversation_none(local_stack, capsys, channel):
+    # Given the demo customer on one channel, and the operator's side of the same stack
+    client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url, channel)
+    office = Backoffice()
+
+    # When she writes three messages within a second, then writes while the conversation is
+    # queued for a person, then again once it is back with the bot
+    assert play_burst(client, office) is True
+    assert play_human_in_charge(client, office) is True
+
+    # Then the burst got exactly one answer, to the three read together; the queued message none
+    assert relay_sent(local_stack, channel) == [
+        offline(GREETING, BURST_TURN, 1),
+        offline(ORDER, AFTER_HANDBACK, 2),  # the message a person had was not the bot's to remember
+    ]
+    items = contact_inbound(office, DEMO.tenant_id, client.customer)
+    assert [(items[text]["outcome"], len(items[text]["replied_with"])) for text in BURST] == [("merged", 0), ("merged", 0), ("replied", 1)]
+    assert (items[HUMAN_WHILE_QUEUED]["outcome"], items[HUMAN_WHILE_QUEUED]["replied_with"]) == ("human", [])
+    assert items[AFTER_HANDBACK]["outcome"] == "replied"
+    assert office.store.load_profile(DEMO.tenant_id, office.contact_id(client.customer)).conversation.state == "bot"
+    out = capsys.readouterr().out
+    assert "  ⏱ 3 mensagens → 1 resposta ✔ (recorded as: merged, merged, replied)\n" in out
+    assert "  📥 no reply ✔ while a person is in charge: recorded as MSG#IN#" in out
+    assert f"(outcome “human”, text “{HUMAN_WHILE_QUEUED}”)\n" in out
+
+
+@pytest.mark.enable_socket
+@pytest.mark.slow
+def test_demo_closed_shops_send_the_out_of_hours_notice_once_and_keep_answering_under_answer(local_stack, capsys):
+    from datetime import timedelta
+
+    from atende.domain.hours import WEEKDAY_FULL_NAMES
+
+    # Given a customer the stack has not seen, writing to the shops that are closed today
+    client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url)
+    office = Backoffice()
+    customer = Customer("João Pereira", "5511912345678", emoji="👨")
+
+    # When he writes twice to the "notice" shop and once to the "answer" shop
+    assert play_closed_shops(client, office, customer) is True
+
+    # Then the first message got the out-of-hours notice with the next opening, the second
+    # nothing (recorded), and the "answer" shop's assistant answered as when open
+    notice_shop, answer_shop = CLOSED_SHOPS
+    closed = sorted(office.tenant(notice_shop.tenant_id).hours.closed_days)
+    after = closed[-1] + timedelta(days=1)  # the shops open at 07:00 every day they are not closed
+    opening = "amanhã às 07:00" if len(closed) == 1 else f"{WEEKDAY_FULL_NAMES[after.weekday()]} às 07:00"
+    sent = [(call.phone_number_id, call.to, call.text) for call in local_stack.sandbox.sent]
+    assert sent == [
+        (notice_shop.phone_number_id, customer.wa_id, OUT_OF_HOURS.format(opening=opening)),
+        (answer_shop.phone_number_id, customer.wa_id, offline(FORWARDED, CLOSED_ANSWERED, 1)),
+    ]
+    items = contact_inbound(office, notice_shop.tenant_id, customer)
+    assert [(items[t]["outcome"], len(items[t]["replied_with"])) for t in (CLOSED_FIRST, CLOSED_SECOND)] == [
+        ("out_of_hours", 1),
+        ("out_of_hours", 0),
+    ]
+    assert contact_inbound(office, answer_shop.tenant_id, customer)[CLOSED_ANSWERED]["outcome"] == "replied"
+    out = capsys.readouterr().out
+    assert out.count("Voltamos") == 1
+    assert f"(outcome “out_of_hours”, text “{CLOSED_SECOND}”)\n" in out
