@@ -284,10 +284,10 @@ class InMemoryConversations:
         return replace(claim, media=media)
 
     def _update_claim(self, message: InboundMessage, claim: Claim, changes: dict[str, Any]) -> None:
-        # The adapter's condition is the token alone ("claim_token = :token").
+        # The adapter's condition: "claim_token = :token AND #status <> :done".
         key = self._claim_id(message)
         item = self.claims.get(key)
-        if item is None or item.get("claim_token") != claim.token:
+        if item is None or item.get("claim_token") != claim.token or item.get("status") == "done":
             raise ConcurrentUpdate("lost the claim on an inbound message while replying")
         self.claims[key] = _stored({**item, **changes})
 

@@ -206,7 +206,7 @@ def test_a_meta_edit_updates_the_stored_message_and_gets_no_notice(stack: Any) -
     # Then only the first answer exists, and the stored message says what the customer meant
     assert len(p.sandbox.sent) == 1
     items = inbound_items(stack, contact_of_sent(stack))
-    assert (items[original_id]["edited_text"], items[original_id]["edits"]) == ("quero 3 bolos", 1)
+    assert (items[original_id]["edited_text"], items[original_id]["edited_by"]) == ("quero 3 bolos", "wamid.EDIT1")
     assert items["wamid.EDIT1"]["outcome"] == "edited"
 
 

@@ -508,14 +508,16 @@ class ReplyService:
             raise Deferred("waiting for the rest of a burst", retry_after_seconds=max(1, min(pause, pause - age)))
 
     def _run(self, ctx: Context, holder: _ClaimHolder) -> Outcome:
+        if holder.claim.has_reply:
+            # An earlier attempt decided this reply (and may have sent part of it): finish and
+            # record it as decided; of the gates only a human taking over still stops it.
+            return self._resume(ctx, holder)
         verdict = next((v for gate in GATES if (v := gate(ctx)) is not None), None)
         if verdict is not None and verdict.notice is None:
             return self._commit(ctx, holder, verdict.outcome, verdict=verdict)
         messenger = self._messenger_for(ctx.routed.channel)
-        claim = holder.claim
-        if not claim.sent_ids:
-            # Blue ticks + typing indicator while the model thinks (Meta hides it on our reply).
-            self._mark_read(messenger, ctx.message)
+        # Blue ticks + typing indicator while the model thinks (Meta hides it on our reply).
+        self._mark_read(messenger, ctx.message)
         if verdict is not None:
             assert verdict.notice is not None
             composed = Composed([bot_text(verdict.notice, ctx.tenant.language, ctx.tenant.texts, **verdict.notice_params)], verdict.kind)
@@ -523,17 +525,41 @@ class ReplyService:
         # The tenant's chat model, built on first use: a media notice never pays for an SDK client.
         model = cache(lambda: self._model_for(ctx.tenant))
         reading: MediaReading | None = None
-        if ctx.message.type in MEDIA_TYPES and self._media is not None and not claim.has_reply:
+        if ctx.message.type in MEDIA_TYPES and self._media is not None:
             reading = self._understand(ctx, holder, messenger, model)
-        composed = self._resume(claim) if claim.has_reply else self._compose(ctx, holder, model, reading)
-        outcome = {PartKind.REPLY: Outcome.REPLIED, PartKind.APOLOGY: Outcome.APOLOGY}.get(composed.kind, Outcome.UNSUPPORTED)
-        return self._deliver_and_commit(ctx, holder, messenger, composed, outcome, reading=reading)
+        composed = self._compose(ctx, holder, model, reading)
+        return self._deliver_and_commit(ctx, holder, messenger, composed, _OUTCOME_OF[composed.kind], reading=reading)
+
+    def _resume(self, ctx: Context, holder: _ClaimHolder) -> Outcome:
+        """Deliver what an earlier attempt checkpointed (only the parts not sent yet) and commit it."""
+        from atende.service.media import MediaReading
+
+        claim = holder.claim
+        reading = MediaReading.from_item(claim.media) if claim.media else None
+        user_turn = None
+        if claim.reply_kind is PartKind.REPLY:
+            media_turn = reading.turn if reading is not None else None
+            user_turn = Turn("user", user_turn_text(ctx.message, media_turn, [t.text for t in ctx.profile.pending]), ctx.message.timestamp)
+        usage = {k: ModelUsage.from_item(v) for k, v in (claim.usage or {}).items()}
+        composed = Composed(list(claim.reply_parts), claim.reply_kind, claim.reply_lead, claim.lead_kind, usage, user_turn)
+        # The flags a notice's gate set (it went out once per session / minute) follow the notice.
+        verdict = None
+        if composed.kind is PartKind.OUT_OF_HOURS:
+            verdict = Verdict(Outcome.OUT_OF_HOURS, notice="out_of_hours", session=replace(ctx.session, out_of_hours_notified=True))
+        elif composed.kind is PartKind.FLOOD:
+            verdict = Verdict(Outcome.FLOOD_LIMITED, notice="flood_notice", flood=replace(ctx.flood, notified=True))
+        human = gate_human_in_charge(ctx)
+        if human is not None:
+            # A person took over meanwhile: the bot stops here; what already went out is recorded.
+            return self._commit(ctx, holder, Outcome.HUMAN, verdict=human, composed=composed, sent=claim.sent_ids, reading=reading)
+        messenger = self._messenger_for(ctx.routed.channel)
+        return self._deliver_and_commit(ctx, holder, messenger, composed, _OUTCOME_OF[composed.kind], verdict=verdict, reading=reading)
 
     # --- understand --------------------------------------------------------------------------
 
     def _understand(self, ctx: Context, holder: _ClaimHolder, messenger: Messenger, model: Callable[[], ChatModel]) -> MediaReading | None:
         """The message's media, read once: a retry reuses the reading checkpointed on the claim."""
-        from atende.service.media import MediaReading
+        from atende.service.media import ECHO_MAX_CHARS, MediaReading
 
         if holder.claim.media:
             return MediaReading.from_item(holder.claim.media)
@@ -544,7 +570,11 @@ class ReplyService:
         if ctx.message.type is MessageType.AUDIO and isinstance(speech, str) and speech.strip():
             # Evolution transcribed it already: no download, no transcription call.
             count("MediaTranscriptFromProvider")
-            reading = MediaReading(turn=f"[mensagem de voz transcrita] {speech.strip()}", result="transcribed")
+            heard = speech.strip()
+            voice = bool(ctx.message.media and ctx.message.media.voice)
+            label = "[mensagem de voz transcrita]" if voice else "[áudio transcrito]"
+            echo = heard[:ECHO_MAX_CHARS] if ctx.tenant.media.transcript_echo else None
+            reading = MediaReading(turn=f"{label} {heard}", result="transcribed", echo=echo)
         else:
             source = self._media_source_for(ctx.routed.channel, messenger) if self._media_source_for else None
             holder.model_called = True
@@ -557,11 +587,6 @@ class ReplyService:
         return reading
 
     # --- compose -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _resume(claim: Claim) -> Composed:
-        usage = {k: ModelUsage.from_item(v) for k, v in (claim.usage or {}).items()}
-        return Composed(list(claim.reply_parts), claim.reply_kind, claim.reply_lead, claim.lead_kind, usage)
 
     def _compose(self, ctx: Context, holder: _ClaimHolder, model: Callable[[], ChatModel], reading: MediaReading | None) -> Composed:
         tenant = ctx.tenant
@@ -834,6 +859,16 @@ class ReplyService:
             # Cosmetic (blue ticks + typing): never worth failing or delaying the answer.
             count("MarkReadFailed")
             logger.info("mark-as-read failed", extra={"error": type(exc).__name__})
+
+
+_OUTCOME_OF = {
+    PartKind.REPLY: Outcome.REPLIED,
+    PartKind.APOLOGY: Outcome.APOLOGY,
+    PartKind.NOTICE: Outcome.UNSUPPORTED,
+    PartKind.OUT_OF_HOURS: Outcome.OUT_OF_HOURS,
+    PartKind.FLOOD: Outcome.FLOOD_LIMITED,
+    PartKind.ECHO: Outcome.REPLIED,
+}
 
 
 class _AlreadyDone(Exception):

@@ -237,6 +237,8 @@ class ConversationStore:
         write, before anything is sent, so a retry never regenerates it.
         """
         token = secrets.token_hex(8)
+        # No SQS message id (a local invoke): one that matches no other delivery.
+        sqs_message_id = sqs_message_id or f"none-{token}"
         sets = [
             "#status = :status",
             "lease_until = :lease",
@@ -358,15 +360,15 @@ class ConversationStore:
         return replace(claim, media=media)
 
     def _update_claim(self, message: RoutedMessage, update: str, values: dict[str, Any]) -> None:
-        names = {"ExpressionAttributeNames": {"#status": "status"}} if "#status" in update else {}
         try:
             self._ddb.update_item(
                 TableName=self._claims,
                 Key=to_attrs(claim_key(message)),
                 UpdateExpression=update,
-                ConditionExpression="claim_token = :token",
-                ExpressionAttributeValues=to_attrs(values),
-                **names,
+                # Never on a done claim: a commit applied but unacknowledged must stay done (and empty).
+                ConditionExpression="claim_token = :token AND #status <> :done",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_attrs({**values, ":done": "done"}),
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -477,6 +479,9 @@ class ConversationStore:
                 items.append({"Put": {"TableName": self._table, "Item": to_attrs(_session_item(message, pk, session, ttl))}})
         if profile is not None:
             items.append({"Update": self._profile_update(message.contact, pk, profile, completion, message.timestamp, ttl)})
+        if completion.edit_of:
+            # Before the commit, idempotent: a retry after a lost commit answer finds the claim done.
+            self._apply_edit(pk, completion.edit_of, message, now)
         token = hashlib.sha256(f"{key['id']}|{claim.token}|{sqs_message_id}".encode()).hexdigest()[:36]
         try:
             self._ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
@@ -486,8 +491,6 @@ class ConversationStore:
             raise store_error(exc, "TransactWriteItems") from exc
         except BotoCoreError as exc:
             raise store_error(exc, "TransactWriteItems") from exc
-        if completion.edit_of:
-            self._apply_edit(pk, completion.edit_of, message, now)
 
     def _apply_edit(self, pk: str, original_id: str, message: RoutedMessage, now: int) -> None:
         """An edit changes the stored message it edits (when it is still stored); best effort."""
@@ -495,9 +498,12 @@ class ConversationStore:
             self._ddb.update_item(
                 TableName=self._table,
                 Key=to_attrs({"PK": pk, "SK": inbound_sk(original_id)}),
-                UpdateExpression="SET edited_text = :text, edited_at = :at, edits = if_not_exists(edits, :zero) + :one",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues=to_attrs({":text": message.text or "", ":at": message.timestamp or now, ":zero": 0, ":one": 1}),
+                # The latest edit wins (edits can arrive out of order on redelivery): no counter.
+                UpdateExpression="SET edited_text = :text, edited_at = :at, edited_by = :edit",
+                ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(edited_at) OR edited_at <= :at)",
+                ExpressionAttributeValues=to_attrs(
+                    {":text": message.text or "", ":at": message.timestamp or now, ":edit": message.provider_message_id}
+                ),
             )
 
     def _profile_update(
