@@ -4,6 +4,7 @@ and invoke it as its own Lambda execution environment would run it (``invoke``).
 from __future__ import annotations
 
 import contextvars
+import os
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -71,7 +72,15 @@ def invoke[R](handler: Callable[[dict[str, Any], Any], R], event: dict[str, Any]
         # Start from the process's keys (service, and whatever was appended outside invocations),
         # as a fresh execution environment starts from the module-level logger.
         _INVOCATION_KEYS.set(dict(formatter.__dict__["log_format"]))
-        return handler(event, context)
+        try:
+            return handler(event, context)
+        finally:
+            if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+                # Disabled, Powertools never flushes its buffer, and at 100 values it prints the
+                # whole EMF blob anyway: the quiet local console would fill with metrics.
+                from atende.observability import metrics
+
+                metrics.clear_metrics()
 
     return contextvars.copy_context().run(run)
 
