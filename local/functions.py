@@ -4,8 +4,8 @@ and invoke it as its own Lambda execution environment would run it (``invoke``).
 from __future__ import annotations
 
 import contextvars
-import os
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
