@@ -19,6 +19,9 @@ class Profile:
     # and the understanding providers measured (each case runs twice, in fresh interpreters)
     media_fraction_of_limits: float
     media_providers: tuple[str, ...]
+    # processor_compare: alternating pairs of fresh interpreters (before, now), texts per run (0 = skipped)
+    compare_pairs: int
+    compare_messages: int
     allow_download: bool = False  # let uv fetch wheels missing from its cache
 
 
@@ -33,6 +36,8 @@ FULL = Profile(
     processor_contacts=20,
     media_fraction_of_limits=1.0,
     media_providers=("openai", "local"),
+    compare_pairs=6,
+    compare_messages=80,
 )
 
 QUICK = Profile(
@@ -46,4 +51,7 @@ QUICK = Profile(
     processor_contacts=4,
     media_fraction_of_limits=1 / 16,  # 1 MiB voice note, 640 KiB PDF: proves the path, not the peak
     media_providers=("openai",),  # the SDK path (HTTP to a model); the offline one only in the full run
+    # Two fresh interpreters cost ~16 s even with a handful of messages: the full profile only.
+    compare_pairs=0,
+    compare_messages=0,
 )

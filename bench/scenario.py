@@ -91,26 +91,39 @@ class MetaText:
     wa_id: str
     user_id: str
     timestamp: str
+    body: str
 
     @classmethod
     def load(cls) -> MetaText:
         raw = FIXTURE.read_bytes().rstrip(b"\n")
         value = json.loads(raw)["entry"][0]["changes"][0]["value"]
         message = value["messages"][0]
-        return cls(raw, message["id"], message["from"], value["contacts"][0]["user_id"], message["timestamp"])
+        return cls(raw, message["id"], message["from"], value["contacts"][0]["user_id"], message["timestamp"], message["text"]["body"])
 
-    def variant(self, *, message_id: str, wa_id: str | None = None, user_id: str | None = None, timestamp: int | None = None) -> bytes:
-        swaps = {self.message_id: message_id, self.wa_id: wa_id, self.user_id: user_id, self.timestamp: timestamp}
+    def variant(
+        self,
+        *,
+        message_id: str,
+        wa_id: str | None = None,
+        user_id: str | None = None,
+        timestamp: int | None = None,
+        body: str | None = None,
+    ) -> bytes:
+        swaps = {self.message_id: message_id, self.wa_id: wa_id, self.user_id: user_id, self.timestamp: timestamp, self.body: body}
         raw = self.raw
         for old, new in swaps.items():
             if new is not None:
-                raw = raw.replace(_quoted(old), _quoted(str(new)))
+                quoted = _quoted(old)
+                if quoted not in raw:
+                    raise ValueError(f"the fixture has no JSON string {old!r} to swap")
+                raw = raw.replace(quoted, _quoted(str(new)))
         return raw
 
 
 def _quoted(value: str) -> bytes:
-    # Whole JSON string values only, so a number never matches inside a longer id.
-    return b'"' + value.encode() + b'"'
+    # Whole JSON string values only, so a number never matches inside a longer id; escaped the
+    # way Meta escapes (ASCII, \uXXXX), so the fixture's own text body matches too.
+    return json.dumps(value).encode()
 
 
 def message_id(n: int) -> str:
