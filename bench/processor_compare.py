@@ -38,8 +38,9 @@ BEFORE_COMMIT = "6daf3e6"
 METRIC = "cpu_ms_excluding_fakes"  # the processor's own CPU: neither moto nor the Graph sandbox
 RUN_TIMEOUT_SECONDS = 240
 NOTE = (
-    f"CPU per steady-state text message ({METRIC}; cpu_ms with moto's share is reported too), "
-    f"working tree vs {BEFORE_COMMIT} (git archive), each run a fresh interpreter, runs alternating "
+    f"CPU per steady-state text message ({METRIC}: without the CPU of moto and of the Graph sandbox, "
+    "which differ between the trees' harnesses; ratios with them left in are reported too), the working "
+    f"tree (uncommitted edits included) vs {BEFORE_COMMIT} (git archive), each run a fresh interpreter, runs alternating "
     "ABBA. ratio = median of the per-pair ratios now/before; noise = their standard deviation (one "
     "pair's run-to-run spread; 0 with a single pair); pass = ratio <= 1 + noise. Same scenario and "
     "tenant item in both trees (every gate on for the current code: the older one has no gates)."
