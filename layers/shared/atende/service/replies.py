@@ -28,6 +28,7 @@ recognises its SQS message). See docs/data-model.md for the window each provider
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -329,24 +330,22 @@ GATES: tuple[Callable[[Context], Verdict | None], ...] = (
 )
 
 
+# Our own compact envelopes put a message's timestamp and type side by side; a customer's text
+# cannot fake the pattern (its quotes are escaped).
+_STAMP_AND_TYPE = re.compile(r'"timestamp":(\d+),"type":"([a-z_]+)"')
+
+
 def burst_followers(records: Sequence[tuple[str, str | None, str]]) -> dict[str, tuple[int, ...]]:
     """For each record (id, group, body) of a batch: timestamps of later answerable messages in its group.
 
-    Cheap on purpose (it runs before any record): a body that does not parse is left to the
-    record handler, which dead-letters it.
+    Cheap on purpose (it runs before any record, without parsing the JSON): a record it cannot
+    read counts as no follower, and the record handler deals with it.
     """
-    import json
-
     by_group: dict[str, list[tuple[str, int]]] = {}
     for record_id, group, body in records:
-        try:
-            doc = json.loads(body)
-            message = doc["message"] if doc.get("kind") == EnvelopeKind.MESSAGE.value else None
-            answerable = message is not None and MessageType(message.get("type")) in ANSWERABLE_TYPES
-            stamp = int(message["timestamp"]) if message is not None and answerable else None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            stamp = None
-        by_group.setdefault(group or "", []).append((record_id, stamp if stamp is not None else -1))
+        match = _STAMP_AND_TYPE.search(body) if '"kind":"message"' in body else None
+        answerable = match is not None and MessageType(match.group(2)) in ANSWERABLE_TYPES
+        by_group.setdefault(group or "", []).append((record_id, int(match.group(1)) if match and answerable else -1))
     followers: dict[str, tuple[int, ...]] = {}
     for entries in by_group.values():
         for index, (record_id, _) in enumerate(entries):
@@ -815,7 +814,7 @@ class ReplyService:
         if composed is not None and composed.kind is PartKind.REPLY and len(sent) > composed.lead and composed.user_turn is not None:
             reply_turn = Turn("assistant", "\n".join(composed.parts[composed.lead : len(sent)]), int(self._clock()))
             memory = remember(profile.memory, [composed.user_turn, reply_turn], ctx.tenant.memory_turns)
-            pending = ()  # the burst was answered
+            pending = () if profile.pending else None  # the burst was answered
             if profile.conversation.state is ConversationState.RESOLVED:
                 conversation = Conversation(state=ConversationState.BOT, changed_at=ctx.now)
         elif composed is not None and composed.kind is PartKind.APOLOGY and profile.pending:

@@ -265,14 +265,14 @@ class ConversationStore:
                 sets.append("llm_usage = :usage")
                 values[":usage"] = usage
         try:
-            response = self._ddb.update_item(
+            self._ddb.update_item(
                 TableName=self._claims,
                 Key=to_attrs(claim_key(message)),
                 UpdateExpression="SET " + ", ".join(sets) + " ADD attempt_ids :attempt",
                 ConditionExpression=_CLAIMABLE,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_attrs(values),
-                ReturnValues="ALL_NEW",
+                # The snapshot told us the rest of the item: nothing to read back (less to parse).
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -285,9 +285,13 @@ class ConversationStore:
             return Claim(state, attempts=len(old.get("attempt_ids") or ()), lease_until=lease)
         except BotoCoreError as exc:
             raise store_error(exc, "UpdateItem") from exc
-        item = from_attrs(response.get("Attributes"))
-        claimed = read_claim({**item, "status": "claimed"}, now=now, sqs_message_id=sqs_message_id)
-        return replace(claimed, state=previous.state, token=token, written=True, lease_until=now + lease_seconds)
+        claimed = replace(previous, token=token, written=True, lease_until=now + lease_seconds, attempts=previous.attempts + 1)
+        if reply is not None:
+            parts, kind, lead, lead_kind, usage = reply
+            claimed = replace(
+                claimed, reply_parts=tuple(parts), sent_ids=(), reply_kind=kind, reply_lead=lead, lead_kind=lead_kind, usage=usage
+            )
+        return claimed
 
     def note_attempt(self, message: RoutedMessage, *, attempt_id: str, now: int, ttl_days: int) -> None:
         """Count a real attempt that failed before claiming (a text message's model failure), best effort."""
@@ -474,7 +478,10 @@ class ConversationStore:
         ]
         for record in completion.outbound:
             items.append({"Put": {"TableName": self._table, "Item": to_attrs(_outbound_item(message, pk, record, now, ttl))}})
-        for session in (completion.closed_session, completion.session):
+        # The open session's running figures live on the profile (updated below anyway); its own
+        # item is written when it opens and when it ends, so a message does not pay for it twice.
+        opened = completion.session if completion.session is not None and completion.session.messages_in <= 1 else None
+        for session in (completion.closed_session, opened):
             if session is not None:
                 items.append({"Put": {"TableName": self._table, "Item": to_attrs(_session_item(message, pk, session, ttl))}})
         if profile is not None:
@@ -569,9 +576,24 @@ class ConversationStore:
             raise store_error(exc, "UpdateItem") from exc
 
     def sessions(self, tenant_id: str, contact_id: str) -> list[Session]:
-        """A contact's sessions, oldest first: one Query on the contact's partition (never a Scan)."""
-        items = self._query(contact_pk(tenant_id, contact_id), SESSION_PREFIX)
-        return [s for s in (Session.from_item(i) for i in items) if s is not None]
+        """A contact's sessions, oldest first: one Query on the contact's partition (never a Scan).
+
+        The Query reads the profile and the session items together (``PROFILE`` sorts right
+        before ``SESSION#``): the open session's running figures are the profile's.
+        """
+        items = self._query(contact_pk(tenant_id, contact_id), between=(PROFILE_SK, SESSION_PREFIX + "\uffff"))
+        by_id: dict[str, Session] = {}
+        for item in items:
+            if item["SK"] == PROFILE_SK:
+                continue
+            session = Session.from_item(item)
+            if session is not None:
+                by_id[session.session_id] = session
+        profile = next((i for i in items if i["SK"] == PROFILE_SK), None)
+        current = Session.from_item(profile.get("session")) if profile else None
+        if current is not None:
+            by_id[current.session_id] = current
+        return [by_id[k] for k in sorted(by_id)]
 
     # --- statuses ------------------------------------------------------------------------
 
@@ -614,13 +636,14 @@ class ConversationStore:
         """Everything stored about one contact: one partition Query (export, erasure, tests)."""
         return self._query(contact_pk(tenant_id, contact_id))
 
-    def _query(self, pk: str, prefix: str | None = None) -> list[dict[str, Any]]:
+    def _query(self, pk: str, *, between: tuple[str, str] | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        condition = "PK = :pk AND begins_with(SK, :prefix)" if prefix else "PK = :pk"
+        condition = "PK = :pk AND SK BETWEEN :low AND :high" if between else "PK = :pk"
+        bounds = {":low": between[0], ":high": between[1]} if between else {}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": to_attrs({":pk": pk, **({":prefix": prefix} if prefix else {})}),
+            "ExpressionAttributeValues": to_attrs({":pk": pk, **bounds}),
             "ConsistentRead": True,
         }
         while True:
@@ -693,7 +716,7 @@ def _inbound_item(message: RoutedMessage, pk: str, completion: Completion, repli
         item["content"] = content
     if message.media and message.media.caption:
         item["caption"] = message.media.caption
-    if completion.understood:
+    if completion.understood and completion.understood != message.text:  # a plain text is read as written
         item["understood"] = completion.understood[:UNDERSTOOD_MAX_CHARS]
     if completion.usage:
         item["llm"] = {model: u.to_item() for model, u in completion.usage.items()}
