@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -409,8 +409,9 @@ def test_normalised_message_round_trips_through_the_queue_envelope(name: str) ->
     (item,) = expected.messages
     routed = item.routed_to("padaria-pao-quente")
 
-    # When both travel through SQS as JSON / Then they come back equal
-    assert (parse_envelope(item.to_json()), parse_envelope(routed.to_json())) == (item, routed)
+    # When both travel through SQS as JSON / Then they come back equal (the queue carries data,
+    # not the RoutedMessage type: the processor routes every message it reads)
+    assert (parse_envelope(item.to_json()), parse_envelope(routed.to_json())) == (item, replace(item, tenant_id="padaria-pao-quente"))
 
 
 @pytest.mark.parametrize(
