@@ -394,33 +394,30 @@ class ConversationStore:
         A retry of that message then knows the part went out even though the send's HTTP answer
         was lost, and does not send it again. False when the claim is done or unknown.
         """
-        try:
-            self._ddb.update_item(
-                TableName=self._claims,
-                Key=to_attrs({"id": claim_id(tenant_id, status.provider.value, inbound_id)}),
-                UpdateExpression="SET confirmed.#part = :id",
-                ConditionExpression="attribute_exists(id) AND #status <> :done AND attribute_exists(confirmed)",
-                ExpressionAttributeNames={"#status": "status", "#part": str(part)},
-                ExpressionAttributeValues=to_attrs({":id": status.provider_message_id, ":done": "done"}),
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return self._confirm_first(tenant_id, status, inbound_id, part)
-            raise store_error(exc, "UpdateItem") from exc
-        except BotoCoreError as exc:
-            raise store_error(exc, "UpdateItem") from exc
-        return True
+        key = to_attrs({"id": claim_id(tenant_id, status.provider.value, inbound_id)})
+        return self._update_if(
+            TableName=self._claims,
+            Key=key,
+            UpdateExpression="SET confirmed.#part = :id",
+            ConditionExpression="attribute_exists(id) AND #status <> :done AND attribute_exists(confirmed)",
+            ExpressionAttributeNames={"#status": "status", "#part": str(part)},
+            ExpressionAttributeValues=to_attrs({":id": status.provider_message_id, ":done": "done"}),
+        ) or self._confirm_first(tenant_id, status, inbound_id, part)
 
     def _confirm_first(self, tenant_id: str, status: StatusUpdate, inbound_id: str, part: int) -> bool:
+        return self._update_if(
+            TableName=self._claims,
+            Key=to_attrs({"id": claim_id(tenant_id, status.provider.value, inbound_id)}),
+            UpdateExpression="SET confirmed = :confirmed",
+            ConditionExpression="attribute_exists(id) AND #status <> :done AND attribute_not_exists(confirmed)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_attrs({":confirmed": {str(part): status.provider_message_id}, ":done": "done"}),
+        )
+
+    def _update_if(self, **request: Any) -> bool:
+        """One conditional UpdateItem: False when its condition does not hold, store errors raised."""
         try:
-            self._ddb.update_item(
-                TableName=self._claims,
-                Key=to_attrs({"id": claim_id(tenant_id, status.provider.value, inbound_id)}),
-                UpdateExpression="SET confirmed = :confirmed",
-                ConditionExpression="attribute_exists(id) AND #status <> :done AND attribute_not_exists(confirmed)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_attrs({":confirmed": {str(part): status.provider_message_id}, ":done": "done"}),
-            )
+            self._ddb.update_item(**request)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
@@ -611,24 +608,16 @@ class ConversationStore:
         if status.error_title:
             sets.append("error_title = :title")
             values[":title"] = status.error_title
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=to_attrs(
-                    {"PK": contact_pk(str(status.tenant_id), status.contact.contact_id), "SK": outbound_sk(status.provider_message_id)}
-                ),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_exists(PK) AND status_rank < :rank",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_attrs(values),
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise store_error(exc, "UpdateItem") from exc
-        except BotoCoreError as exc:
-            raise store_error(exc, "UpdateItem") from exc
-        return True
+        return self._update_if(
+            TableName=self._table,
+            Key=to_attrs(
+                {"PK": contact_pk(str(status.tenant_id), status.contact.contact_id), "SK": outbound_sk(status.provider_message_id)}
+            ),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(PK) AND status_rank < :rank",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_attrs(values),
+        )
 
     # --- reads ---------------------------------------------------------------------------
 
