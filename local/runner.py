@@ -191,9 +191,14 @@ class QueueRunner:
         done = [m for m in messages if m["MessageId"] not in failed]
         left = [m for m in messages if m["MessageId"] in failed]
         if done:
-            self._sqs.delete_message_batch(
+            deleted = self._sqs.delete_message_batch(
                 QueueUrl=self._url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
             )
+            # SQS answers 200 with per-entry failures: those records are still in the queue (and
+            # still first of their group), as Lambda's event source would find them again.
+            refused = {int(entry["Id"]) for entry in deleted.get("Failed", [])}
+            left += [m for i, m in enumerate(done) if i in refused]
+            done = [m for i, m in enumerate(done) if i not in refused]
         release = self._order.settle(done, left)
         self._make_visible(left if self._retry_immediately else release)
         return BatchResult(len(messages), failed, result, held_back)

@@ -7,6 +7,7 @@ exponential visibility backoff instead of the queue's full visibility timeout.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -113,9 +114,10 @@ def record_handler(record: SQSRecord) -> str:
     except Exception as exc:
         attempted = bool(getattr(exc, "attempted", True))
         _seen[record.message_id] = attempted
-        retry_after = getattr(exc, "retry_after_seconds", None)
+        # Our own waits (a burst, a lease, a reconciliation), or the provider's Retry-After.
+        retry_after = getattr(exc, "retry_after_seconds", None) or getattr(exc, "retry_after", None)
         if retry_after is not None:
-            _retry_after[record.message_id] = int(retry_after)
+            _retry_after[record.message_id] = min(max(1, math.ceil(float(retry_after))), _RETRY_MAX_SECONDS)
         if attempted:
             count("RecordFailed")
             logger.warning(

@@ -99,8 +99,10 @@ ANSWERABLE_TYPES = frozenset(
 )
 # A send whose answer was lost: wait this long for Meta's status webhook before sending again.
 RECONCILE_SECONDS = 60
-# A status that arrived before the commit it belongs to is retried this many times, then dropped.
-EARLY_STATUS_RETRIES = 3
+# A status that arrived before the commit it belongs to comes back this often, for as long as the
+# message's reply can still be committed (its lease and visibility), then it is dropped.
+EARLY_STATUS_RETRY_SECONDS = 20
+EARLY_STATUS_MAX_AGE_SECONDS = 3_600
 
 
 class Outcome(StrEnum):
@@ -286,9 +288,12 @@ def gate_burst(ctx: Context) -> Verdict | None:
     """A message followed within the pause by another of the same customer is answered with it."""
     pause = ctx.tenant.burst_pause_seconds
     message = ctx.message
-    if pause <= 0 or not ctx.attempt.later_in_batch or message.type in MEDIA_TYPES or not ctx.readable:
+    if pause <= 0 or message.type in MEDIA_TYPES or not ctx.readable:
         return None
-    if ctx.attempt.later_in_batch[0] - message.timestamp > pause:
+    # Only a message the customer wrote after this one counts: a redelivery of an earlier message
+    # queued behind it is no follower (it is a duplicate and would answer nothing).
+    later = [stamp for stamp in ctx.attempt.later_in_batch if stamp >= message.timestamp]
+    if not later or later[0] - message.timestamp > pause:
         return None
     count("InboundMerged")
     pending = (*ctx.profile.pending, Turn("user", ctx.readable, message.timestamp))[-MAX_PENDING_TURNS:]
@@ -411,9 +416,10 @@ class ReplyService:
         # A status of a send whose commit has not landed: the send's answer may have been lost.
         if named is not None and self._store.confirm_send(routed[1], status, *named):
             count("SendConfirmedByStatus")
-            if attempt.receive_count < EARLY_STATUS_RETRIES:
-                # Record it on the outbound message too, once the commit has written it.
-                raise Deferred("status ahead of its commit", retry_after_seconds=5)
+            if int(self._clock()) - status.timestamp < EARLY_STATUS_MAX_AGE_SECONDS:
+                # Record it on the outbound message too, once the commit has written it (a send
+                # whose answer was lost commits only after RECONCILE_SECONDS).
+                raise Deferred("status ahead of its commit", retry_after_seconds=EARLY_STATUS_RETRY_SECONDS)
             return Outcome.SEND_CONFIRMED.value
         count("StatusRecorded" if updated else "StatusIgnored")
         if status.status.value == "failed":
