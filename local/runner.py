@@ -196,7 +196,7 @@ class QueueRunner:
             )
             # SQS answers 200 with per-entry failures: those records are still in the queue (and
             # still first of their group), as Lambda's event source would find them again.
-            refused = {int(entry["Id"]) for entry in deleted.get("Failed", [])}
+            refused = {int(entry["Id"]) for entry in (deleted or {}).get("Failed", [])}
             left += [m for i, m in enumerate(done) if i in refused]
             done = [m for i, m in enumerate(done) if i not in refused]
         release = self._order.settle(done, left)
