@@ -855,6 +855,7 @@ class Simulation:
         self.accepted: dict[int, list[str]] = {}  # contact → its messages in the order the webhook took them
         self._accepted: set[str] = set()
         self.statuses_delivered: set[str] = set()
+        self.sent_at: dict[str, int] = {}  # outbound id → virtual time Meta accepted it
         sqs = aws.client("sqs")
         self.sqs = SqsFaults(sqs, boto3.client("sqs"), queue_url, self.ledger, self.clock)
         claims = pipeline.stack.resources["IdempotencyTable"].ref
@@ -885,6 +886,7 @@ class Simulation:
 
     def _status_posted(self, phone_number_id: str, message_id: str, recipient: str, callback: str | None) -> None:
         now = int(self.clock())
+        self.sent_at[message_id] = now
         raw = status_body(phone_number_id, message_id, recipient, callback, now + 1)
         self._at(now + self.rng.randint(1, 3), Delivery(raw, "status"))
 
@@ -977,6 +979,9 @@ class Outcome:
     regenerated: list[str] = field(default_factory=list)
     unexplained_regenerations: list[str] = field(default_factory=list)
     statuses_not_recorded: list[str] = field(default_factory=list)  # delivered "sent" status, outbound still "accepted"
+    # KNOWN BUG (xfail test_the_status_of_a_send_committed_more_than_an_hour_later_is_recorded): the
+    # same, for sends committed EARLY_STATUS_MAX_AGE_SECONDS or more after Meta accepted them.
+    statuses_dropped_late: list[str] = field(default_factory=list)
     # KNOWN BUG (xfail test_a_message_queued_in_front_of_its_own_redelivery_is_answered): bursts
     # merged into a "follower" that was only a redelivery of their last message; no answer comes.
     swallowed_bursts: list[str] = field(default_factory=list)
@@ -984,6 +989,8 @@ class Outcome:
     # (after a crash or a backoff) and cut by a batch boundary get one answer per part.
     split_bursts: list[str] = field(default_factory=list)
 
+
+EARLY_STATUS_MAX_AGE_SECONDS = 3_600  # replies.py: how long a status waits for its send's commit
 
 APOLOGY_KEY = "apology"
 NOTICE_KEY = "unsupported_type"
@@ -1004,7 +1011,7 @@ def merged_into_a_redelivery(sim: Simulation) -> set[str]:
     ones are skipped since 26a1f64), so a message queued in front of its own redelivery is merged
     (MERGED) into a copy that is then a duplicate: nothing answers it.
     """
-    index = {m.wamid: (m.contact.number, m.index) for m in sim.scenario.messages}
+    index = {m.wamid: (m.contact.number, m.index) for m in sim.scenario.messages if m.contact.tenant == TENANT_B}
     victims: set[str] = set()
     for _, _, records in sim.trace:
         wamids = [r[0] for r in records if r[0] in index]
@@ -1069,12 +1076,14 @@ def check(sim: Simulation, stack: Any) -> Outcome:
         for burst in sim.scenario.bursts(contact):
             last = burst[-1]
             calls = [c for m in burst for c in sent.get(m.wamid, [])]
-            wamids = {m.wamid for m in burst}
-            if wamids & swallowed and not calls:
+            answering = {_callback_inbound(c) for c in calls}
+            answered_at = [by_wamid[w].index for w in answering]
+            if any(m.wamid in swallowed and not any(i > m.index for i in answered_at) for m in burst):
+                # Merged into its own redelivery with no later message to answer it: that part of
+                # the burst got no answer (whatever came before it did).
                 outcome.swallowed_bursts.append(last.wamid)
                 remembered = None  # what the memory should hold is no longer defined
                 continue
-            answering = {_callback_inbound(c) for c in calls}
             if len(answering) > 1 and split_across_batches(sim, burst, answering):
                 outcome.split_bursts.append(last.wamid)
                 remembered = None
@@ -1134,7 +1143,9 @@ def check(sim: Simulation, stack: Any) -> Outcome:
                 outcome.state_errors.append(f"{message.wamid}: claim not done: {sorted(claim)} {claim.get('status')}")
         for sk, item in items.items():
             if sk.startswith("MSG#OUT#") and item.get("status") == "accepted" and sk[8:] in sim.statuses_delivered:
-                outcome.statuses_not_recorded.append(sk[8:])
+                # The outbound item's sent_at is its commit's time; Meta's status is a second after the send.
+                late = int(item.get("sent_at", 0)) - sim.sent_at.get(sk[8:], 0) >= EARLY_STATUS_MAX_AGE_SECONDS - 1
+                (outcome.statuses_dropped_late if late else outcome.statuses_not_recorded).append(sk[8:])
         memory = [(t.role, t.text) for t in store.load_profile(contact.tenant, found).memory]
         if expected_memory is not None and memory != expected_memory[-MEMORY_TURNS:]:
             outcome.state_errors.append(f"{contact.wa_id}: memory {memory} != {expected_memory[-MEMORY_TURNS:]}")
