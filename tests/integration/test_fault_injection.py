@@ -232,13 +232,8 @@ def test_a_redelivered_earlier_message_in_the_batch_does_not_swallow_the_next_an
     assert len(pipeline.sandbox.sent) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gate_burst (replies.py) takes any later record of the group with a timestamp >= the "
-    "message's own as a follower; Meta's redelivery of the same message (same timestamp) queued behind it "
-    "makes it MERGE into its own copy, which is then a DUPLICATE: nothing answers. Followers should be "
-    "told apart by provider message id (burst_followers: skip ids already seen in the batch)",
-)
+# Was a bug (the message merged into its own redelivery, then a duplicate: nothing answered); fixed
+# by burst_followers telling followers apart by provider message id.
 def test_a_message_queued_in_front_of_its_own_redelivery_is_answered(stack):
     # Given a customer's message still queued when Meta redelivers it after SQS's dedup window
     pipeline = build_pipeline(stack)

@@ -336,25 +336,29 @@ GATES: tuple[Callable[[Context], Verdict | None], ...] = (
 
 
 # Our own compact envelopes put a message's timestamp and type side by side; a customer's text
-# cannot fake the pattern (its quotes are escaped).
+# cannot fake the patterns (its quotes are escaped).
 _STAMP_AND_TYPE = re.compile(r'"timestamp":(\d+),"type":"([a-z_]+)"')
+_MESSAGE_ID = re.compile(r'"provider_message_id":"((?:[^"\\]|\\.)*)"')
 
 
 def burst_followers(records: Sequence[tuple[str, str | None, str]]) -> dict[str, tuple[int, ...]]:
     """For each record (id, group, body) of a batch: timestamps of later answerable messages in its group.
 
     Cheap on purpose (it runs before any record, without parsing the JSON): a record it cannot
-    read counts as no follower, and the record handler deals with it.
+    read counts as no follower, and the record handler deals with it. A redelivery of the same
+    provider message is no follower of itself.
     """
-    by_group: dict[str, list[tuple[str, int]]] = {}
+    by_group: dict[str, list[tuple[str, str, int]]] = {}
     for record_id, group, body in records:
         match = _STAMP_AND_TYPE.search(body) if '"kind":"message"' in body else None
         answerable = match is not None and MessageType(match.group(2)) in ANSWERABLE_TYPES
-        by_group.setdefault(group or "", []).append((record_id, int(match.group(1)) if match and answerable else -1))
+        found = _MESSAGE_ID.search(body) if answerable else None
+        message_id = found.group(1) if found else record_id
+        by_group.setdefault(group or "", []).append((record_id, message_id, int(match.group(1)) if match and answerable else -1))
     followers: dict[str, tuple[int, ...]] = {}
     for entries in by_group.values():
-        for index, (record_id, _) in enumerate(entries):
-            followers[record_id] = tuple(stamp for _, stamp in entries[index + 1 :] if stamp >= 0)
+        for index, (record_id, message_id, _) in enumerate(entries):
+            followers[record_id] = tuple(stamp for _, other, stamp in entries[index + 1 :] if stamp >= 0 and other != message_id)
     return followers
 
 
