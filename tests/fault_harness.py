@@ -1088,17 +1088,19 @@ def check(sim: Simulation, stack: Any) -> Outcome:
                 outcome.split_bursts.append(last.wamid)
                 remembered = None
                 continue
-            if contact.tenant == TENANT_B:
-                outcome.burst_answers[len(calls)] += 1
             expected_count = 1 if last.answerable else 0
             if expected_count and not calls:
                 outcome.lost.append(last.wamid)
+            documented = 0
             if len(calls) > expected_count:
                 extra = len(calls) - expected_count
                 if answering == {last.wamid} and extra <= ledger.by_message[last.wamid]["crash_after_send_unconfirmed"]:
                     outcome.documented_duplicates += [last.wamid] * extra
+                    documented = extra
                 else:
                     outcome.undocumented_duplicates.append(last.wamid)
+            if contact.tenant == TENANT_B:
+                outcome.burst_answers[len(calls) - documented] += 1  # a documented re-send is no second answer
             if not calls:
                 expected_outcomes[last.wamid] = "silent" if not last.answerable else "answered"
                 continue
