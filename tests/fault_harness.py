@@ -982,9 +982,6 @@ class Outcome:
     # KNOWN BUG (xfail test_the_status_of_a_send_committed_more_than_an_hour_later_is_recorded): the
     # same, for sends committed EARLY_STATUS_MAX_AGE_SECONDS or more after Meta accepted them.
     statuses_dropped_late: list[str] = field(default_factory=list)
-    # KNOWN BUG (xfail test_a_message_queued_in_front_of_its_own_redelivery_is_answered): bursts
-    # merged into a "follower" that was only a redelivery of their last message; no answer comes.
-    swallowed_bursts: list[str] = field(default_factory=list)
     # KNOWN BUG (xfail test_a_burst_cut_by_a_batch_boundary_gets_one_answer): bursts processed late
     # (after a crash or a backoff) and cut by a batch boundary get one answer per part.
     split_bursts: list[str] = field(default_factory=list)
@@ -1002,25 +999,6 @@ def sends_by_inbound(sandbox: GraphSandbox) -> dict[str, list[Any]]:
         if call.message_id is not None:
             found[_callback_inbound(call)].append(call)
     return found
-
-
-def merged_into_a_redelivery(sim: Simulation) -> set[str]:
-    """Messages a batch showed with a redelivery of themselves as their first follower.
-
-    gate_burst counts a later record with a timestamp >= the message's own as a follower (earlier
-    ones are skipped since 26a1f64), so a message queued in front of its own redelivery is merged
-    (MERGED) into a copy that is then a duplicate: nothing answers it.
-    """
-    index = {m.wamid: (m.contact.number, m.index) for m in sim.scenario.messages if m.contact.tenant == TENANT_B}
-    victims: set[str] = set()
-    for _, _, records in sim.trace:
-        wamids = [r[0] for r in records if r[0] in index]
-        for i, wamid in enumerate(wamids):
-            contact, position = index[wamid]
-            followers = [w for w in wamids[i + 1 :] if index[w][0] == contact and index[w][1] >= position]
-            if followers and followers[0] == wamid:
-                victims.add(wamid)
-    return victims
 
 
 def split_across_batches(sim: Simulation, burst: list[Planned], answering: set[str]) -> bool:
@@ -1058,7 +1036,6 @@ def check(sim: Simulation, stack: Any) -> Outcome:
     ddb = boto3.client("dynamodb")
     claims_table = stack.resources["IdempotencyTable"].ref
     contacts = _contact_ids(ddb, stack.resources["AtendeTable"].ref)
-    swallowed = merged_into_a_redelivery(sim)
     by_wamid = {m.wamid: m for m in sim.scenario.messages}
 
     for contact in sim.scenario.contacts:
@@ -1077,16 +1054,9 @@ def check(sim: Simulation, stack: Any) -> Outcome:
             last = burst[-1]
             calls = [c for m in burst for c in sent.get(m.wamid, [])]
             answering = {_callback_inbound(c) for c in calls}
-            answered_at = [by_wamid[w].index for w in answering]
-            if any(m.wamid in swallowed and not any(i > m.index for i in answered_at) for m in burst):
-                # Merged into its own redelivery with no later message to answer it: that part of
-                # the burst got no answer (whatever came before it did).
-                outcome.swallowed_bursts.append(last.wamid)
-                remembered = None  # what the memory should hold is no longer defined
-                continue
             if len(answering) > 1 and split_across_batches(sim, burst, answering):
                 outcome.split_bursts.append(last.wamid)
-                remembered = None
+                remembered = None  # what the memory should hold is no longer defined
                 continue
             expected_count = 1 if last.answerable else 0
             if expected_count and not calls:
