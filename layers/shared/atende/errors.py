@@ -178,6 +178,15 @@ class ConcurrentUpdate(StoreError):
 
 
 class InboundInFlight(AtendeError):
-    """Another invocation holds the claim on this inbound message: let SQS redeliver later."""
+    """Another invocation holds the claim on this inbound message: let SQS redeliver later.
+
+    ``retry_after_seconds``: when that claim's lease ends (the record's next visibility);
+    ``attempted`` is False when this delivery did no work (it then never counts towards the DLQ).
+    """
 
     is_transient = True
+
+    def __init__(self, message: str, *, retry_after_seconds: int | None = None, attempted: bool = True) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+        self.attempted = attempted

@@ -465,11 +465,10 @@ class ReplyService:
             logger.info("already answered; skipping redelivery")
             return Outcome.DUPLICATE
         if claim.state is ClaimState.IN_FLIGHT:
-            exc = InboundInFlight("another invocation is answering this message")
             # Not an attempt of ours: come back when that lease ends, not before.
-            exc.retry_after_seconds = max(1, claim.lease_until - now + 1)  # type: ignore[attr-defined]
-            exc.attempted = False  # type: ignore[attr-defined]
-            raise exc
+            raise InboundInFlight(
+                "another invocation is answering this message", retry_after_seconds=max(1, claim.lease_until - now + 1), attempted=False
+            )
         profile = snapshot.profile
         session, closed = advance_session(profile.session, message.timestamp, routed.tenant.session_idle_minutes * 60)
         ctx = Context(
@@ -694,9 +693,9 @@ class ReplyService:
         if claim.state is ClaimState.DUPLICATE:
             raise _AlreadyDone()
         if claim.state is ClaimState.IN_FLIGHT:
-            exc = InboundInFlight("another invocation claimed this message first")
-            exc.retry_after_seconds = max(1, claim.lease_until - ctx.now + 1)  # type: ignore[attr-defined]
-            raise exc
+            raise InboundInFlight(
+                "another invocation claimed this message first", retry_after_seconds=max(1, claim.lease_until - ctx.now + 1)
+            )
         holder.claim = claim
 
     def _deliver_and_commit(

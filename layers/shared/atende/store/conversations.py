@@ -50,13 +50,13 @@ class PartKind(StrEnum):
     REPLY = "reply"  # the assistant's answer
     APOLOGY = "apology"  # the model failed on the last attempt
     NOTICE = "notice"  # a fixed text instead of an answer (unsupported type, media refused)
-    ECHO = "echo"  # the transcript echo leading an answer to a voice note (a NOTICE lead: why a file was not read)
+    ECHO = "echo"  # the transcript echo leading an answer to a voice note (NOTICE leads one whose file was not read)
     OUT_OF_HOURS = "out_of_hours"  # the once-per-session out-of-hours message
     FLOOD = "flood"  # the flood-limit notice
 
     @classmethod
     def _missing_(cls, value: object) -> PartKind:
-        return cls.NOTICE if value == "notice" else cls.REPLY
+        return cls.REPLY  # a kind this version does not know (a newer writer's) resumes as an answer
 
 
 @dataclass(frozen=True, slots=True)
