@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import httpx
 
     from atende.domain.tenants import Tenant
+    from atende.tools import ToolSpec
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
@@ -35,12 +36,95 @@ class ChatCompletion:
     output_tokens: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call the model asked for. ``arguments`` is the JSON text as the model wrote it:
+    untrusted, validated by the tool layer against the tool's schema before anything runs."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutput:
+    """The answer to one ``ToolCall`` (matched by ``call_id``), as the JSON text the model reads."""
+
+    call_id: str
+    name: str
+    output: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {"k": "tool", "id": self.call_id, "n": self.name, "o": self.output}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ToolOutput:
+        return cls(call_id=str(item["id"]), name=str(item["n"]), output=str(item["o"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStep:
+    """One model call of the agent loop: a final text, or tool calls (possibly several: parallel calls),
+    or both. ``replay`` is provider state that must go back with this step on the next call (Gemini's
+    thought signatures, base64), JSON-serialisable so the step can be checkpointed on the claim."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    provider: str
+    model: str
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    replay: dict[str, Any] | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "k": "step",
+            "t": self.text,
+            "c": [{"id": c.call_id, "n": c.name, "a": c.arguments} for c in self.tool_calls],
+            "p": self.provider,
+            "m": self.model,
+            "in": self.input_tokens,
+            "ca": self.cached_tokens,
+            "out": self.output_tokens,
+        }
+        if self.replay:
+            item["r"] = self.replay
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ModelStep:
+        return cls(
+            text=str(item.get("t", "")),
+            tool_calls=tuple(ToolCall(str(c["id"]), str(c["n"]), str(c["a"])) for c in item.get("c", [])),
+            provider=str(item.get("p", "")),
+            model=str(item.get("m", "")),
+            input_tokens=int(item.get("in", 0)),
+            cached_tokens=int(item.get("ca", 0)),
+            output_tokens=int(item.get("out", 0)),
+            replay=dict(item["r"]) if item.get("r") else None,
+        )
+
+
+# What the agent loop sends: the remembered conversation (turns), then this message's steps and tool outputs.
+TranscriptItem = Turn | ModelStep | ToolOutput
+
+
 class ChatModel(Protocol):
     provider: str
     model: str
 
     def complete(self, system_prompt: str, turns: Sequence[Turn]) -> ChatCompletion:
         """Answer the last user turn. Raises LlmUnavailable (transient) or LlmRejected."""
+        ...
+
+
+class ToolCallingModel(ChatModel, Protocol):
+    def step(
+        self, system_prompt: str, transcript: Sequence[TranscriptItem], tools: Sequence[ToolSpec], *, parallel_calls: bool = True
+    ) -> ModelStep:
+        """One agent-loop call with tools offered (never executed by the SDK: no automatic function
+        calling). Same error contract as ``complete``. With no tools it is a plain answer."""
         ...
 
 
