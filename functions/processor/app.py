@@ -53,6 +53,7 @@ class OutOfTime(AtendeError):
 _followers: dict[str, tuple[int, ...]] = {}
 _seen: dict[str, bool] = {}  # record id → whether the handler did real work on it
 _retry_after: dict[str, int] = {}
+_full_batch_end = [""]  # the last record's id when the batch was full (a burst may continue behind it)
 
 
 @cache
@@ -94,6 +95,7 @@ def record_handler(record: SQSRecord) -> str:
         sqs_message_id=record.message_id,
         later_in_batch=_followers.get(record.message_id, ()),
         max_attempts=settings.max_attempts,
+        ends_full_batch=record.message_id == _full_batch_end[0],
     )
     logger.set_correlation_id(record.attributes.message_deduplication_id)
     _seen[record.message_id] = True
@@ -143,6 +145,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _followers.clear()
     _seen.clear()
     _retry_after.clear()
+    _full_batch_end[0] = records[-1]["messageId"] if records and len(records) >= _settings().batch_size else ""
     _followers.update(
         burst_followers([(r["messageId"], r.get("attributes", {}).get("MessageGroupId"), r.get("body", "")) for r in records])
     )

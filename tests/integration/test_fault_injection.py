@@ -131,7 +131,7 @@ def test_every_customer_gets_each_answer_once_and_in_order_through_every_fault(s
         "lost": len(outcome.lost),
         "dead letters": len(outcome.dead_letters),
         "answers per burst": dict(outcome.burst_answers),
-        "bursts split by a batch (known bug)": len(outcome.split_bursts),
+        "bursts split by a batch": len(outcome.split_bursts),
         "statuses not recorded": len(outcome.statuses_not_recorded),
         "statuses dropped, commit > 1 h late (known bug)": len(outcome.statuses_dropped_late),
         "regenerated replies": len(outcome.regenerated),
@@ -160,10 +160,8 @@ def test_every_customer_gets_each_answer_once_and_in_order_through_every_fault(s
     assert queue_depth(sim.sqs.raw, stack.resources["InboundQueue"].ref) == 0
     # and every status Meta reported is on its outbound message, however late the commit came
     assert outcome.statuses_not_recorded == []
-    # Known bugs, each pinned by an xfail test below, are counted apart only where their signature is
-    # in the trace: a late burst cut by a batch boundary (split_across_batches), and a status dropped
-    # because its send was committed an hour or more after it went out.
-    assert len(outcome.split_bursts) <= len(scenario.contacts) // 10
+    # and no late burst was cut by a batch boundary into two answers (split_across_batches)
+    assert outcome.split_bursts == []
     # and the run really met every fault it plans (and thousands of redeliveries at scale)
     injected = set(faults)
     assert {*GRAPH_FAULTS, *LLM_FAULTS, "llm_down_call", *DDB_FAULTS, *SQS_FAULTS, *CRASHES, "crash_mid_batch"} <= injected, injected
@@ -197,7 +195,8 @@ _REPORTED = {
 # the next one "merge" into nothing; Meta's Retry-After was ignored; a status ahead of its commit was
 # dropped after 3 receives (every reconciled send stayed "accepted"); the runner took a record whose
 # delete failed for deleted and handed its group out of order; a message queued in front of its own
-# redelivery merged into it (cd25a01). Still open: xfail(strict).
+# redelivery merged into it (cd25a01); a late burst cut by a batch boundary was answered once per batch.
+# Still open: xfail(strict).
 
 
 def _queue(stack: Any) -> tuple[Any, str]:
@@ -386,12 +385,6 @@ class _Status:
         self.headers: dict[str, str] = {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: replies._hold_for_burst holds only a message younger than the pause; once a burst is "
-    "processed late (a backlog: after a crash, a failure's backoff, an outage) a batch boundary inside it "
-    "makes the last message of the batch answer alone (gate_burst sees no follower) and the rest answer again",
-)
 def test_a_burst_cut_by_a_batch_boundary_gets_one_answer(stack):
     # Given six quick messages of one customer, still queued two minutes later (Lambda takes 5 a batch)
     pipeline = build_pipeline(stack)
@@ -401,7 +394,7 @@ def test_a_burst_cut_by_a_batch_boundary_gets_one_answer(stack):
         pipeline.deliver(raw.replace(b"domingo", b"domingo %d" % i))
     # When the processor drains the queue
     pipeline.runner.drain()
-    # Then the burst is read together and answered once (today: once per batch it fell in)
+    # Then the burst is read together and answered once: the first batch's last message waited for the rest
     assert len(pipeline.sandbox.sent) == 1
 
 

@@ -82,6 +82,9 @@ def test_processor_reports_batch_item_failures(template):
     [event] = template["Resources"]["ProcessorFunction"]["Properties"]["Events"].values()
     assert event["Type"] == "SQS"
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # The processor knows a full batch when it sees one: its last record may cut a burst short
+    variables = template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    assert int(variables["BATCH_SIZE"]) == event["Properties"]["BatchSize"]
 
 
 def test_tables_are_on_demand_with_ttl_pitr_and_encryption(template):

@@ -122,8 +122,12 @@ def status(name: str, provider_message_id: str, *, callback_data: str | None = N
     return update
 
 
-def attempt(receive_count: int = 1, *, sqs: str = FIRST_SQS, later: tuple[int, ...] = (), max_receive_count: int = 10) -> Attempt:
-    return Attempt(receive_count, max_receive_count, sqs_message_id=sqs, later_in_batch=later, max_attempts=5)
+def attempt(
+    receive_count: int = 1, *, sqs: str = FIRST_SQS, later: tuple[int, ...] = (), max_receive_count: int = 10, ends_full_batch: bool = False
+) -> Attempt:
+    return Attempt(
+        receive_count, max_receive_count, sqs_message_id=sqs, later_in_batch=later, max_attempts=5, ends_full_batch=ends_full_batch
+    )
 
 
 class World:
@@ -490,6 +494,31 @@ def test_a_young_message_with_followers_in_the_batch_is_not_held() -> None:
     world = World(now=T0 + 1)
     # Then it is not deferred: it merges into the follower's answer
     assert world.handle(meta("text"), attempt(later=(T0 + 1,))) == "merged"
+
+
+def test_an_old_message_ending_a_full_batch_waits_once_for_the_followers_queued_behind_it() -> None:
+    # Given a two-minute-old message, the last record of a full batch (a backlog: the rest of its
+    # burst may be queued behind it)
+    world = World(now=T0 + 120)
+    # When it is handled
+    with pytest.raises(Deferred) as held:
+        world.handle(meta("text"), attempt(ends_full_batch=True))
+    # Then it comes back in a second, leading the next batch, unattempted and before any round trip
+    assert (held.value.retry_after_seconds, held.value.attempted, world.store.calls) == (1, False, Counter())
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "later", "pause"),
+    [(3, (), 3), (9, (), 3), (1, (T0 + 1,), 3), (1, (), 0)],
+    ids=["waited-twice-already", "could-dead-letter", "has-a-follower-in-the-batch", "bursts-off"],
+)
+def test_an_old_message_ending_a_full_batch_is_answered_at_once(receive_count: int, later: tuple[int, ...], pause: int) -> None:
+    # Given the last record of a full batch that waited twice already, or is on the delivery that could
+    # dead-letter it, or merges into a follower of the same batch, or a tenant with bursts off
+    world = World(replace(TENANT, burst_pause_seconds=pause), now=T0 + 120)
+    # Then it is not held again
+    outcome = world.handle(meta("text"), attempt(receive_count, later=later, ends_full_batch=True))
+    assert outcome == ("merged" if later and pause else "replied")
 
 
 def test_no_hold_when_the_tenant_turned_bursts_off() -> None:

@@ -102,6 +102,9 @@ class ProcessorSettings:
     # Real attempts (deliveries that did work) before the last-attempt apology; SQS's count also
     # includes deliveries held for a burst or dragged behind a failing message, so it is higher.
     max_attempts: int = 5
+    # Must equal the SQS event source's BatchSize: the last record of a full batch may be a burst's
+    # cut-off middle (its followers wait in the queue), so it is held once for the next batch.
+    batch_size: int = 5
     # A claim on an inbound message is a lease; it must outlive one invocation (= function timeout)
     # so a crashed invocation's claim expires before SQS makes the message visible again.
     claim_lease_seconds: int = 300
@@ -132,6 +135,7 @@ class ProcessorSettings:
             gemini_base_url=_optional(env, "GEMINI_BASE_URL"),
             max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 10, minimum=2),
             max_attempts=_int(env, "MAX_ATTEMPTS", 5, minimum=1),
+            batch_size=_int(env, "BATCH_SIZE", 5, minimum=1),
             claim_lease_seconds=_int(env, "CLAIM_LEASE_SECONDS", 300, minimum=1),
             dedup_ttl_days=_int(env, "DEDUP_TTL_DAYS", 8, minimum=7),
             llm_timeout_seconds=_int(env, "LLM_TIMEOUT_SECONDS", 20, minimum=1),

@@ -143,6 +143,10 @@ class SendUnconfirmed(AtendeError):
     retry_after_seconds = RECONCILE_SECONDS
 
 
+# How many deliveries of a message may end a full batch and wait for its followers (see _hold_for_burst).
+BATCH_END_HOLDS = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """What SQS tells us about this delivery of the record (and about the batch it came in)."""
@@ -153,6 +157,9 @@ class Attempt:
     # Timestamps of this conversation's later answerable messages in the same batch.
     later_in_batch: tuple[int, ...] = ()
     max_attempts: int = 5
+    # The last record of a batch that was full: its conversation's next messages may be waiting in
+    # the queue behind it (FIFO hands out a group's messages together, in order, as far as they fit).
+    ends_full_batch: bool = False
 
     @property
     def attempt_id(self) -> str:
@@ -501,10 +508,14 @@ class ReplyService:
             raise
 
     def _hold_for_burst(self, routed: Routed, attempt: Attempt, now: int) -> None:
-        """The hold step: a message younger than the pause, last of its conversation in this batch, waits.
+        """The hold step: the last message of its conversation in this batch waits when the rest of
+        a burst may still come: it is younger than the pause (the customer may still be typing), or
+        it ends a full batch (a backlog: its followers are queued behind it, and FIFO hands them
+        out with it, first, on the next receive).
 
-        Before any round trip. Each message waits at most once (after the pause it is old enough),
-        and never on the delivery that could dead-letter it.
+        Before any round trip. Each message waits at most once for its age (after the pause it is
+        old enough) and at most twice at a batch's end (after one wait it leads the next batch with
+        its followers), and never on the delivery that could dead-letter it.
         """
         pause = routed.tenant.burst_pause_seconds
         message = routed.message
@@ -514,6 +525,9 @@ class ReplyService:
         if age < pause:
             count("InboundHeldForBurst")
             raise Deferred("waiting for the rest of a burst", retry_after_seconds=max(1, min(pause, pause - age)))
+        if attempt.ends_full_batch and attempt.receive_count <= BATCH_END_HOLDS:
+            count("InboundHeldForBurst")
+            raise Deferred("a full batch may have cut a burst", retry_after_seconds=1)
 
     def _run(self, ctx: Context, holder: _ClaimHolder) -> Outcome:
         if holder.claim.has_reply:
