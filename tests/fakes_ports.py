@@ -36,12 +36,14 @@ from atende.llm import ChatCompletion
 from atende.store.conversations import (
     DAY,
     DEDUP_TTL_FLOOR_DAYS,
+    OUTBOUND_STATUS_ATTRIBUTES,
     Claim,
     ClaimState,
     Completion,
     PartKind,
     Profile,
     Snapshot,
+    StatusWrite,
     _inbound_item,
     _outbound_item,
     _session_item,
@@ -348,7 +350,9 @@ class InMemoryConversations:
         replied_with = [o.provider_message_id for o in completion.outbound]
         self._put(_inbound_item(message, pk, completion, replied_with, now, ttl))
         for record in completion.outbound:
-            self._put(_outbound_item(message, pk, record, now, ttl))
+            written = _outbound_item(message, pk, record, now, ttl)
+            earlier = self.items.get((written["PK"], written["SK"])) or {}  # a status that came first (the adapter's Update)
+            self._put({**earlier, **written, **{k: earlier[k] for k in OUTBOUND_STATUS_ATTRIBUTES if k in earlier}})
         for session in (completion.closed_session, completion.session):
             if session is not None:
                 self._put(_session_item(message, pk, session, ttl))
@@ -373,21 +377,25 @@ class InMemoryConversations:
 
     # --- statuses, conversation state, sessions ------------------------------------------------
 
-    def record_status(self, status: StatusUpdate) -> bool:
+    def record_status(self, status: StatusUpdate, *, ours: bool = False, now: int = 0, ttl_days: int = 0) -> StatusWrite:
         fault = self._enter("record_status")
-        key = (contact_pk(str(status.tenant_id), status.contact.contact_id), outbound_sk(status.provider_message_id))
-        item = self.items.get(key)
-        if item is None or "status_rank" not in item or not item["status_rank"] < status.status.rank:
+        pk, sk = contact_pk(str(status.tenant_id), status.contact.contact_id), outbound_sk(status.provider_message_id)
+        item = self.items.get((pk, sk))
+        stale = item is not None and "status_rank" in item and not item["status_rank"] < status.status.rank
+        if stale or (not ours and (item is None or "status_rank" not in item)):
             self._leave(fault, "record_status")
-            return False
+            return StatusWrite.NOT_RECORDED
         changes: dict[str, Any] = {"status": status.status.value, "status_rank": status.status.rank, "status_at": status.timestamp}
         if status.error_code is not None:
             changes["error_code"] = status.error_code
         if status.error_title:
             changes["error_title"] = status.error_title
-        self._put({**item, **changes})
+        base = item or {"PK": pk, "SK": sk}
+        if ours:
+            changes["ttl"] = base.get("ttl", now + ttl_days * DAY)
+        self._put({**base, **changes})
         self._leave(fault, "record_status")
-        return True
+        return StatusWrite.AHEAD_OF_COMMIT if ours and "sent_at" not in base else StatusWrite.RECORDED
 
     def set_conversation(self, tenant_id: str, contact_id: str, conversation: Conversation) -> None:
         fault = self._enter("set_conversation")

@@ -748,54 +748,66 @@ def test_a_send_whose_answer_was_lost_is_unconfirmed_with_the_reply_checkpointed
     assert (claim["status"], claim["reply_parts"], claim["sent_ids"], claim["lease_until"]) == ("replying", [DEFAULT_ANSWER], [], 0)
 
 
-def test_a_status_that_names_an_uncommitted_send_confirms_it_on_the_claim(world: World) -> None:
+def test_a_status_that_names_an_uncommitted_send_confirms_it_on_the_claim_and_waits_on_the_message(world: World) -> None:
     # Given a lost send, and Meta's "sent" status naming it through our callback data
     message = meta("text")
     lost = _lost_send(world, message)
     update = status("status_sent", lost, callback_data=f"{message.provider_message_id}|0")
     # When the status arrives before the message's retry committed
-    with pytest.raises(Deferred) as early:
-        world.handle(update, attempt(sqs=STATUS_SQS))
-    # Then the part is confirmed on the open claim, and the status comes back to be recorded later
-    assert ((world.claim(message) or {})["confirmed"], early.value.retry_after_seconds) == ({"0": lost}, 20)
+    outcome = world.handle(update, attempt(sqs=STATUS_SQS))
+    # Then the part is confirmed on the open claim, and the status is kept on a stub of the message,
+    # done at once (no deferral, no second delivery)
+    [stub] = world.outbound()
+    assert (outcome, (world.claim(message) or {})["confirmed"]) == ("send_confirmed", {"0": lost})
+    assert (stub["status"], stub["status_rank"], "sent_at" in stub) == ("sent", update.status.rank, False)
 
 
-def test_a_retry_after_a_confirmed_send_commits_it_without_sending_again(world: World) -> None:
-    # Given a lost send confirmed by its status webhook
+def test_a_retry_after_a_confirmed_send_commits_it_without_sending_again_and_keeps_its_status(world: World) -> None:
+    # Given a lost send confirmed by its "delivered" status webhook
     message = meta("text")
     lost = _lost_send(world, message)
-    with pytest.raises(Deferred):
-        world.handle(status("status_sent", lost, callback_data=f"{message.provider_message_id}|0"), attempt(sqs=STATUS_SQS))
+    world.handle(status("status_delivered", lost, callback_data=f"{message.provider_message_id}|0"), attempt(sqs=STATUS_SQS))
     # When the message is retried
     world.clock.advance(60)
     outcome = world.handle(message, attempt(2))
-    # Then it is committed with the confirmed id: one send, one model call
+    # Then it is committed with the confirmed id: one send, one model call, and the status Meta reported
     assert (outcome, len(world.messenger.sends), len(world.chat.calls)) == ("replied", 1, 1)
     assert (world.inbound(message)["replied_with"], [o["SK"] for o in world.outbound()]) == ([lost], [f"MSG#OUT#{lost}"])
+    [outbound] = world.outbound()
+    assert (outbound["status"], outbound["text"], outbound["in_reply_to"]) == ("delivered", DEFAULT_ANSWER, message.provider_message_id)
 
 
-def test_the_status_is_recorded_on_the_outbound_message_once_the_commit_landed(world: World) -> None:
+@pytest.mark.parametrize("late_hours", [0, 2, 30], ids=["at-once", "two-hours", "thirty-hours"])
+def test_a_status_ahead_of_its_commit_is_on_the_message_however_late_the_commit_comes(world: World, late_hours: int) -> None:
+    # Given Meta's "read" status for a lost send, then its message retried hours later
     message = meta("text")
     lost = _lost_send(world, message)
-    update = status("status_sent", lost, callback_data=f"{message.provider_message_id}|0")
-    with pytest.raises(Deferred):
-        world.handle(update, attempt(sqs=STATUS_SQS))
-    world.clock.advance(60)
+    world.handle(status("status_read", lost, callback_data=f"{message.provider_message_id}|0"), attempt(sqs=STATUS_SQS))
+    world.clock.advance(60 + late_hours * 3_600)
     world.handle(message, attempt(2))
-    # When the status comes back
-    outcome = world.handle(update, attempt(2, sqs=STATUS_SQS))
-    # Then it lands on the outbound item
-    assert (outcome, [o["status"] for o in world.outbound()]) == ("status_recorded", ["sent"])
+    # When a lower status ("sent") arrives after the commit
+    outcome = world.handle(status("status_sent", lost, callback_data=f"{message.provider_message_id}|0"), attempt(sqs=OTHER_SQS))
+    # Then the message holds "read": the commit did not reset it, the lower rank did not overwrite it
+    assert (outcome, [o["status"] for o in world.outbound()]) == ("status_ignored", ["read"])
 
 
-def test_a_status_ahead_of_its_commit_is_dropped_once_its_reply_can_no_longer_commit(world: World) -> None:
-    # Given a status naming an uncommitted send, an hour after Meta sent it (the message's lease
-    # and visibility are long over); Then it confirms the send and is not deferred again
+def test_a_status_after_the_commit_is_recorded_on_the_message(world: World) -> None:
+    # Given an answered message
     message = meta("text")
-    lost = _lost_send(world, message)
-    update = status("status_sent", lost, callback_data=f"{message.provider_message_id}|0")
-    world.clock.advance(3_600)
-    assert world.handle(update, attempt(3, sqs=STATUS_SQS)) == "send_confirmed"
+    world.handle(message)
+    [sent] = world.messenger.sends
+    # When Meta's "delivered" status for it arrives, with our callback data
+    outcome = world.handle(status("status_delivered", str(sent.message_id), callback_data=f"{message.provider_message_id}|0"))
+    # Then it is recorded on the committed message; the done claim is not touched
+    assert (outcome, [o["status"] for o in world.outbound()]) == ("status_recorded", ["delivered"])
+    assert "confirmed" not in (world.claim(message) or {})
+
+
+def test_a_status_of_a_message_atende_never_sent_is_ignored_and_stores_nothing(world: World) -> None:
+    # Given a status with no callback data of ours (the business wrote from its phone app)
+    outcome = world.handle(status("status_delivered", "wamid.FROM-THE-APP"))
+    # Then nothing is stored
+    assert (outcome, world.outbound()) == ("status_ignored", [])
 
 
 def test_a_retry_without_any_confirmation_sends_once_more_without_a_new_model_call(world: World) -> None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from atende.llm import ChatModel
     from atende.media.sources import MediaSource
     from atende.service.media import MediaReading
-    from atende.store.conversations import Claim, Completion, PartKind, Profile, Snapshot
+    from atende.store.conversations import Claim, Completion, PartKind, Profile, Snapshot, StatusWrite
 
 
 class Directory(Protocol):
@@ -74,7 +74,7 @@ class ConversationPort(Protocol):
         sqs_message_id: str = "",
     ) -> None: ...
 
-    def record_status(self, status: StatusUpdate) -> bool: ...
+    def record_status(self, status: StatusUpdate, *, ours: bool = False, now: int = 0, ttl_days: int = 0) -> StatusWrite: ...
 
     def confirm_send(self, tenant_id: str, status: StatusUpdate, inbound_id: str, part: int) -> bool: ...
 

@@ -78,7 +78,7 @@ from atende.errors import (
 from atende.llm import ChatModel
 from atende.observability import count, logger, milliseconds
 from atende.service.ports import ConversationPort, Directory, MediaReaderPort, MediaSourceFactory, MessengerFactory, ModelFactory
-from atende.store.conversations import Claim, ClaimState, Completion, OutboundRecord, PartKind, Profile, read_claim
+from atende.store.conversations import Claim, ClaimState, Completion, OutboundRecord, PartKind, Profile, StatusWrite, read_claim
 
 if TYPE_CHECKING:
     from atende.service.media import MediaReading
@@ -101,8 +101,6 @@ ANSWERABLE_TYPES = frozenset(
 RECONCILE_SECONDS = 60
 # A status that arrived before the commit it belongs to comes back this often, for as long as the
 # message's reply can still be committed (its lease and visibility), then it is dropped.
-EARLY_STATUS_RETRY_SECONDS = 20
-EARLY_STATUS_MAX_AGE_SECONDS = 3_600
 
 
 class Outcome(StrEnum):
@@ -422,16 +420,15 @@ class ReplyService:
         if isinstance(routed, Outcome):
             return routed.value
         status = item.routed_to(routed[1])
-        updated = self._store.record_status(status)
-        named = status.names_send() if not updated else None
-        # A status of a send whose commit has not landed: the send's answer may have been lost.
-        if named is not None and self._store.confirm_send(routed[1], status, *named):
+        named = status.names_send()
+        written = self._store.record_status(status, ours=named is not None, now=int(self._clock()), ttl_days=self._policy.dedup_ttl_days)
+        # A send whose commit has not landed (its HTTP answer may have been lost): the status waits
+        # on the message's stub for the commit, and the claim learns the part went out, so a
+        # retry reconciles instead of sending it again.
+        if written is StatusWrite.AHEAD_OF_COMMIT and named is not None and self._store.confirm_send(routed[1], status, *named):
             count("SendConfirmedByStatus")
-            if int(self._clock()) - status.timestamp < EARLY_STATUS_MAX_AGE_SECONDS:
-                # Record it on the outbound message too, once the commit has written it (a send
-                # whose answer was lost commits only after RECONCILE_SECONDS).
-                raise Deferred("status ahead of its commit", retry_after_seconds=EARLY_STATUS_RETRY_SECONDS)
             return Outcome.SEND_CONFIRMED.value
+        updated = written is not StatusWrite.NOT_RECORDED
         count("StatusRecorded" if updated else "StatusIgnored")
         if status.status.value == "failed":
             count("ReplyFailedOutsideWindow" if status.error_code == 131047 else "ReplyDeliveryFailed")

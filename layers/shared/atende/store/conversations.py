@@ -46,6 +46,12 @@ class ClaimState(StrEnum):
     IN_FLIGHT = "in_flight"  # another delivery holds a live lease
 
 
+class StatusWrite(StrEnum):
+    RECORDED = "recorded"  # on the committed outbound message
+    AHEAD_OF_COMMIT = "ahead_of_commit"  # one of our sends whose commit has not landed: kept for it
+    NOT_RECORDED = "not_recorded"  # a message Atende did not send, or a lower rank than the stored one
+
+
 class PartKind(StrEnum):
     REPLY = "reply"  # the assistant's answer
     APOLOGY = "apology"  # the model failed on the last attempt
@@ -474,7 +480,7 @@ class ConversationStore:
             {"Put": {"TableName": self._table, "Item": to_attrs(_inbound_item(message, pk, completion, replied_with, now, ttl))}},
         ]
         for record in completion.outbound:
-            items.append({"Put": {"TableName": self._table, "Item": to_attrs(_outbound_item(message, pk, record, now, ttl))}})
+            items.append({"Update": _outbound_update(self._table, message, pk, record, now, ttl)})
         # The open session's running figures live on the profile (updated below anyway); its own
         # item is written when it opens and when it ends, so a message does not pay for it twice.
         opened = completion.session if completion.session is not None and completion.session.messages_in <= 1 else None
@@ -594,11 +600,17 @@ class ConversationStore:
 
     # --- statuses ------------------------------------------------------------------------
 
-    def record_status(self, status: StatusUpdate) -> bool:
-        """Record a delivery status on the outbound message it refers to.
+    def record_status(self, status: StatusUpdate, *, ours: bool = False, now: int = 0, ttl_days: int = 0) -> StatusWrite:
+        """Record a delivery status on the outbound message it refers to: one UpdateItem.
 
         Statuses arrive out of order (read before delivered); a lower rank never overwrites a
-        higher one. Returns False when the message is unknown (not sent by Atende) or stale.
+        higher one. A status that names one of our sends (``ours``: Meta echoed our callback data)
+        may arrive before that send's commit wrote the message (the send's answer was lost, or the
+        commit is just late): it is written anyway, as the message's first attributes, and the
+        commit fills in the rest without touching them (``_outbound_update``), so the two commute
+        however late the commit comes. A stub whose commit never comes expires after ``ttl_days``.
+        Any other status (not ours: a message Atende may never have sent) is recorded only on a
+        stored message.
         """
         values: dict[str, Any] = {":status": status.status.value, ":rank": status.status.rank, ":at": status.timestamp}
         sets = ["#status = :status", "status_rank = :rank", "status_at = :at"]
@@ -608,16 +620,33 @@ class ConversationStore:
         if status.error_title:
             sets.append("error_title = :title")
             values[":title"] = status.error_title
-        return self._update_if(
-            TableName=self._table,
-            Key=to_attrs(
-                {"PK": contact_pk(str(status.tenant_id), status.contact.contact_id), "SK": outbound_sk(status.provider_message_id)}
-            ),
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression="attribute_exists(PK) AND status_rank < :rank",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=to_attrs(values),
-        )
+        names = {"#status": "status"}
+        if ours:
+            sets.append("#ttl = if_not_exists(#ttl, :ttl)")
+            names["#ttl"] = "ttl"
+            values[":ttl"] = now + ttl_days * DAY
+        condition = "attribute_not_exists(status_rank) OR status_rank < :rank" if ours else "attribute_exists(PK) AND status_rank < :rank"
+        try:
+            response = self._ddb.update_item(
+                TableName=self._table,
+                Key=to_attrs(
+                    {"PK": contact_pk(str(status.tenant_id), status.contact.contact_id), "SK": outbound_sk(status.provider_message_id)}
+                ),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_attrs(values),
+                ReturnValues="ALL_OLD" if ours else "NONE",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return StatusWrite.NOT_RECORDED
+            raise store_error(exc, "UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise store_error(exc, "UpdateItem") from exc
+        if ours and "sent_at" not in (response.get("Attributes") or {}):
+            return StatusWrite.AHEAD_OF_COMMIT
+        return StatusWrite.RECORDED
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -731,4 +760,27 @@ def _outbound_item(message: RoutedMessage, pk: str, record: OutboundRecord, now:
         "status": "accepted",  # the provider accepted it; webhooks move it to sent/delivered/read
         "status_rank": 0,
         "ttl": ttl,
+    }
+
+
+# Written by the commit only when no status webhook got there first (record_status with ``ours``).
+OUTBOUND_STATUS_ATTRIBUTES = frozenset({"status", "status_rank"})
+
+
+def _outbound_update(table: str, message: RoutedMessage, pk: str, record: OutboundRecord, now: int, ttl: int) -> dict[str, Any]:
+    """The commit's write of one sent message: an Update, not a Put, so a status that got there
+    first keeps its status, rank and time; otherwise the message starts as "accepted"."""
+    item = _outbound_item(message, pk, record, now, ttl)
+    key = {"PK": item.pop("PK"), "SK": item.pop("SK")}
+    names = {f"#a{i}": name for i, name in enumerate(item)}
+    sets = [
+        f"{alias} = if_not_exists({alias}, :v{i})" if name in OUTBOUND_STATUS_ATTRIBUTES else f"{alias} = :v{i}"
+        for i, (alias, name) in enumerate(names.items())
+    ]
+    return {
+        "TableName": table,
+        "Key": to_attrs(key),
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": to_attrs({f":v{i}": value for i, value in enumerate(item.values())}),
     }
