@@ -170,6 +170,7 @@ class TenantEndpoint:
         self.demo = demo
         self.clock = clock
         self.calls: list[EndpointCall] = []
+        self.refused: list[int] = []  # statuses of requests refused before any business (signature, tenant)
         self.pickups: dict[str, dict[str, Any]] = {}
         self._answers: dict[str, tuple[str, Answer]] = {}  # idempotency key → (body digest, answer)
         self._pickup_ids = itertools.count(1)
@@ -189,17 +190,17 @@ class TenantEndpoint:
             now=self.clock(),
         )
         if not signed:
-            return 401, _error("invalid_signature", "Signature missing, wrong or too old.")
+            return self._refuse(401, "invalid_signature", "Signature missing, wrong or too old.")
         try:
             request = json.loads(body)
         except ValueError:
-            return 400, _error("bad_request", "Body is not JSON.")
+            return self._refuse(400, "bad_request", "Body is not JSON.")
         context = request.get("context") if isinstance(request, dict) else None
         if not isinstance(context, dict) or context.get("tenant_id") != self.demo.tenant_id:
-            return 403, _error("wrong_tenant", "This system serves another business.")
+            return self._refuse(403, "wrong_tenant", "This system serves another business.")
         key = headers.get("idempotency-key", "")
         if not key:
-            return 400, _error("bad_request", "Idempotency-Key is required.")
+            return self._refuse(400, "bad_request", "Idempotency-Key is required.")
         tool, dry_run = str(request.get("tool")), request.get("dry_run") is True
         # 2. Once per key: the stored answer for a retry, a refusal for a key reused with another body.
         what = json.dumps([tool, dry_run, request.get("arguments")], sort_keys=True, ensure_ascii=False)
@@ -215,6 +216,11 @@ class TenantEndpoint:
                 self._answers[key] = (digest, answer)
             self.calls.append(EndpointCall(tool, dry_run, key, answer[0], context=context))
         return answer
+
+    def _refuse(self, status: int, code: str, message: str) -> Answer:
+        with self._lock:
+            self.refused.append(status)
+        return status, _error(code, message)
 
     # --- the business -------------------------------------------------------------------
 
