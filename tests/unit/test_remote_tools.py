@@ -8,6 +8,7 @@ import hmac
 import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from atende.tools.remote import (
     idempotency_key,
     remote_tool_from_config,
     shared_http_client,
+    sign_atende_request,
     verify_atende_signature,
 )
 from local.tenant_endpoint import ORDER_STATUS_PARAMETERS, ORDER_STATUS_RESULT, SCHEDULE_PICKUP_PARAMETERS, SCHEDULE_PICKUP_RESULT
@@ -319,6 +321,20 @@ def test_a_missing_secret_is_a_failure_and_a_secrets_manager_outage_propagates()
         tool(endpoint, secrets=FakeSecrets(StoreError("throttled"))).run(CTX, {"order_number": "OS-1001"})
 
 
+def test_any_text_the_model_writes_is_sent_escaped_and_signed():
+    # Given a free-text parameter and a model that wrote a lone surrogate (valid JSON: "\ud800")
+    free_text = {"type": "object", "properties": {"note": {"type": "string"}}, "required": ["note"], "additionalProperties": False}
+    endpoint = Endpoint()
+    arguments = json.loads('{"note": "lentes p/ óculos \\ud800"}')
+
+    result = tool(endpoint, config(parameters=free_text)).run(CTX, arguments)
+
+    assert result.ok
+    [request] = endpoint.requests
+    assert request.content.isascii() and json.loads(request.content)["arguments"] == arguments
+    assert verify_atende_signature(KEY, str(NOW), request.content, request.headers["x-atende-signature"], now=NOW)
+
+
 def test_arguments_outside_the_schema_are_never_sent():
     endpoint = Endpoint()
 
@@ -552,6 +568,15 @@ def test_verify_refuses_malformed_headers(timestamp, signature):
     _, good = signed(BODY)
 
     assert verify_atende_signature(KEY, timestamp, BODY, signature or good, now=NOW) is False
+
+
+def test_the_documented_test_vector_holds():
+    # docs/remote-tools.md gives tenants this example to check their own verification against
+    doc = (Path(__file__).parents[2] / "docs" / "remote-tools.md").read_text()
+    signature = "sha256=125423a9d28e448a6b71e0cbd31ca9e17e244b93f6fb041714bd6521bf7c6202"
+
+    assert sign_atende_request("local-demo-remote-tool-signing-key-0123456789", "1765000000", b'{"tool":"order_status"}') == signature
+    assert f"`{signature}`" in doc
 
 
 def test_verify_checks_what_the_tool_signs():

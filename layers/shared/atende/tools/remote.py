@@ -439,7 +439,7 @@ def idempotency_key(tenant_id: str, tool: str, inbound_id: str, *, mode: str, ar
     The arguments are part of it so two different calls answering one message (order 1 and order 2)
     are not taken for one; the mode so a dry run and the real write never share an answer.
     """
-    canonical = json.dumps(_plain_json(arguments), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(_plain_json(arguments), sort_keys=True, separators=(",", ":"))
     material = "\0".join(("atende.remote-tool.v1", tenant_id, tool, inbound_id, mode, canonical))
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -544,7 +544,7 @@ class RemoteTool:
             key = self._signing_key(ctx)
             body = _request_body(self.config.name, ctx, arguments, dry_run=dry_run)
             headers = self._headers(ctx, arguments, body, key, dry_run=dry_run)
-            status, raw = self._post(body, headers, started)
+            status, raw = self._post(body, headers)
             result = self._interpret(status, raw)
         except _Refused as refused:
             if refused.status == 401:
@@ -593,12 +593,12 @@ class RemoteTool:
             "Idempotency-Key": idempotency_key(ctx.tenant_id, self.config.name, ctx.inbound_id, mode=mode, arguments=arguments),
         }
 
-    def _post(self, body: bytes, headers: dict[str, str], started: float) -> tuple[int, bytes]:
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         import httpx
 
         http = self._http or shared_http_client()
         timeout = self.config.timeout_seconds
-        deadline = started + timeout
+        deadline = time.monotonic() + timeout  # from the request on: a cold secret read is not the endpoint's time
         try:
             with http.stream("POST", self.config.url, content=body, headers=headers, timeout=timeout, follow_redirects=False) as response:
                 status = response.status_code
@@ -656,7 +656,8 @@ def _request_body(tool: str, ctx: ToolContext, arguments: Mapping[str, Any], *, 
             "message_id": _tenant_pseudonym("m", ctx.tenant_id, ctx.inbound_id),
         },
     }
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    # ASCII (\u escapes): a lone surrogate from the model ("\ud800" is valid JSON) cannot break the encoding.
+    return json.dumps(doc, separators=(",", ":")).encode("ascii")
 
 
 def _read_bounded(response: httpx.Response, deadline: float) -> bytes:
