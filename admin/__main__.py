@@ -15,6 +15,8 @@ change a tenant's settings; set a conversation's state; list a contact's session
     python -m admin set-conversation --stack atende-dev --tenant padaria-pao-quente --contact CONTACT_ID \\
         --state assigned --assignee "Ana" [--priority 2] [--snooze-minutes 60]
     python -m admin sessions --stack atende-dev --tenant padaria-pao-quente --contact CONTACT_ID
+    python -m admin import-catalogue --stack atende-dev --tenant pet-shop-amigo-fiel catalogo.csv [--dry-run] [--deactivate-missing]
+    python -m admin list-orders --stack atende-dev --tenant pet-shop-amigo-fiel --contact CONTACT_ID
 
 Secrets the provider side must be configured with are generated and printed once. ``show-tenant``
 prints the settings as JSON (a tenant item holds no secrets, only channels name them); edit that
@@ -22,6 +24,11 @@ output and pass it to ``update-tenant --file``: its ``version`` makes the update
 changed the tenant in between. ``--set`` values are JSON (``null`` resets a setting to its
 default), or plain text when they are not JSON. Invalid settings or an unknown tenant or contact
 exit with 2, a concurrent change with 1.
+
+``import-catalogue`` checks every row of the file first and writes nothing if one is wrong (each
+bad row is printed with its row number and the reason, exit 2); otherwise it creates or updates
+the products by id (see ``atende.service.catalogue``). ``--dry-run`` prints what it would do.
+A sample file: docs/samples/catalogo-pet-shop.csv.
 
 Uses the standard AWS credential chain (profile, SSO, env). Resource names come from the
 deployed stack's outputs (``--stack``) or explicit flags.
@@ -44,9 +51,11 @@ from zoneinfo import ZoneInfo
 
 import boto3
 
+from atende.domain.catalogue import Order, Ticket, format_brl
 from atende.domain.conversation import Conversation, ConversationState, Session
 from atende.domain.tenants import MediaSettings, Tenant
 from atende.observability import logger
+from atende.service.catalogue import ImportRejected, import_catalogue
 from atende.service.registration import (
     DEFAULT_EVOLUTION_SCHEMES,
     EVOLUTION_SCHEMES,
@@ -56,6 +65,7 @@ from atende.service.registration import (
     register_whaticket_channel,
 )
 from atende.service.settings import SettingsInvalid, TenantNotFound, settings_item, update_tenant_settings
+from atende.store.business import BusinessStore
 from atende.store.conversations import ConversationStore
 from atende.store.secrets import SecretStore
 from atende.store.tenants import TenantChanged, TenantDirectory
@@ -153,6 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     ses = sub.add_parser("sessions", help="list a contact's sessions: times, messages, tokens, cost in BRL, outcome")
     _resources(ses, tenant=True, conversations=True)
     ses.add_argument("--contact", required=True, help="the pseudonymous contact id (logs, exports)")
+
+    imp = sub.add_parser("import-catalogue", help="import a tenant's catalogue from CSV or JSON (every row checked first; upsert by id)")
+    _resources(imp, tenant=True)
+    imp.add_argument("file", help="CSV (';' or ',' separated, UTF-8 or Windows-1252) or JSON ('-' = stdin)")
+    imp.add_argument("--format", choices=["csv", "json"], help="default: told by the file's content")
+    imp.add_argument("--dry-run", action="store_true", help="check the file and print what would change, writing nothing")
+    imp.add_argument("--deactivate-missing", action="store_true", help="take the products that are not in the file off sale")
+
+    orders = sub.add_parser("list-orders", help="list a contact's orders and support tickets")
+    _resources(orders, tenant=True)
+    orders.add_argument("--contact", required=True, help="the pseudonymous contact id (logs, exports)")
     args = parser.parse_args(argv)
 
     outputs = _stack_outputs(args.stack) if args.stack else {}
@@ -467,11 +488,107 @@ def _session_row(session: Session, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
+# --- business data: the catalogue, a contact's orders ---------------------------------------------
+
+
+def _business(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> BusinessStore:
+    table = args.table_name or outputs.get("TableName")
+    if not table:
+        parser.error("pass --stack or --table-name")
+    return BusinessStore(table, cache_seconds=0)
+
+
+def _read_file(parser: argparse.ArgumentParser, path: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        parser.error(f"{path}: {exc.strerror}")
+
+
+def _import_catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> int:
+    store = _business(parser, args, outputs)
+    if _directory(parser, args, outputs).tenant(args.tenant) is None:
+        return _fail(f"no tenant {args.tenant!r}")
+    data = _read_file(parser, args.file)
+    try:
+        report = import_catalogue(
+            store, args.tenant, data, now=_now(), kind=args.format, dry_run=args.dry_run, deactivate_missing=args.deactivate_missing
+        )
+    except ImportRejected as exc:
+        return _fail(f"{args.file}: {exc}; nothing was written")
+    _print(report.to_dict())
+    if not report.ok:
+        print(f"error: {len(report.errors)} row(s) with problems, nothing was written:", file=sys.stderr)
+        for problem in report.errors:
+            print(f"  - {problem.text()}", file=sys.stderr)
+        return INVALID
+    if report.written:
+        logger.info(
+            "catalogue imported",
+            extra={
+                "tenant_id": args.tenant,
+                "created": len(report.created),
+                "updated": len(report.updated),
+                "deactivated": len(report.deactivated),
+                "version": report.version,
+            },
+        )
+    return 0
+
+
+def _list_orders(parser: argparse.ArgumentParser, args: argparse.Namespace, outputs: dict[str, str]) -> int:
+    store = _business(parser, args, outputs)
+    tenant = _directory(parser, args, outputs).tenant(args.tenant)
+    if tenant is None:
+        return _fail(f"no tenant {args.tenant!r}")
+    zone = tenant.hours.zone
+    _print(
+        {
+            "tenant_id": args.tenant,
+            "contact_id": args.contact,
+            "orders": [_order_row(order, zone) for order in store.orders(args.tenant, args.contact)],
+            "tickets": [_ticket_row(ticket, zone) for ticket in store.tickets(args.tenant, args.contact)],
+        }
+    )
+    return 0
+
+
+def _local(seconds: int, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(seconds, zone).isoformat(timespec="seconds")
+
+
+def _order_row(order: Order, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "number": order.number,
+        "status": order.status.value,
+        "created_at": _local(order.created_at, zone),
+        "total": format_brl(order.total),
+        "total_brl": str(order.total),
+        "items": [
+            {"product_id": i.product_id, "name": i.name, "quantity": i.quantity, "unit_price_brl": str(i.unit_price)} for i in order.items
+        ],
+        "history": [{"status": change.status.value, "at": _local(change.at, zone)} for change in order.history],
+    }
+
+
+def _ticket_row(ticket: Ticket, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "number": ticket.number,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "created_at": _local(ticket.created_at, zone),
+        "subject": ticket.subject,
+        "description": ticket.description,
+    }
+
+
 _MANAGE: dict[str, Callable[[argparse.ArgumentParser, argparse.Namespace, dict[str, str]], int]] = {
     "show-tenant": _show_tenant,
     "update-tenant": _update_tenant,
     "set-conversation": _set_conversation,
     "sessions": _sessions,
+    "import-catalogue": _import_catalogue,
+    "list-orders": _list_orders,
 }
 
 
