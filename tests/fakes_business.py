@@ -8,7 +8,8 @@ the adapter does); an order priced from a read of its products, then written onl
 product is still active at that price and its tracked stock still covers the quantity — else
 read and priced again (at most ``CREATE_ATTEMPTS``), so a real shortage raises ``OutOfStock``
 with nothing written; orders and tickets keyed by (tenant, contact); inactive products never
-found by search.
+found by search. It also takes the catalogue writes of an import (``service.catalogue.CatalogueWriter``):
+whole-product puts, updates that keep the stored stock, deactivation and the version bump.
 
 Fault hooks, like ``tests.fakes_ports``:
 - ``fail_next("create_order", applied=True)``: the write is applied but raises ``StoreError``, as if
@@ -52,6 +53,7 @@ class InMemoryBusinessData:
     tickets_by_contact: dict[tuple[str, str], dict[int, Ticket]] = field(default_factory=lambda: defaultdict(dict))
     markers: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # (tenant, contact, kind, digest) → number
     counters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    versions: Counter[str] = field(default_factory=Counter)  # catalogue versions, bumped by imports
     calls: Counter[str] = field(default_factory=Counter)
     _faults: dict[str, bool] = field(default_factory=dict)
     _hooks: dict[str, Callable[[], None]] = field(default_factory=dict)
@@ -74,6 +76,35 @@ class InMemoryBusinessData:
             return None
         orders[number] = orders[number].with_status(status, now)
         return orders[number]
+
+    # --- the catalogue writes of imports (service.catalogue.CatalogueWriter) ---------------------
+
+    def list_products(self, tenant_id: str) -> list[Product]:
+        self.calls["list_products"] += 1
+        return [self.catalogues[tenant_id][p] for p in sorted(self.catalogues[tenant_id])]
+
+    def put_products(self, tenant_id: str, products: Sequence[Product], *, now: int) -> None:
+        self.calls["put_products"] += 1
+        self.add_products(tenant_id, products)
+
+    def update_products_keeping_stock(self, tenant_id: str, products: Sequence[Product], *, now: int) -> None:
+        self.calls["update_products_keeping_stock"] += 1
+        catalogue = self.catalogues[tenant_id]
+        for product in products:
+            stored = catalogue.get(product.product_id)
+            catalogue[product.product_id] = replace(product, stock=stored.stock if stored else None)
+
+    def deactivate_products(self, tenant_id: str, product_ids: Iterable[str], *, now: int) -> None:
+        self.calls["deactivate_products"] += 1
+        catalogue = self.catalogues[tenant_id]
+        for product_id in product_ids:
+            if product_id in catalogue:
+                catalogue[product_id] = replace(catalogue[product_id], active=False)
+
+    def bump_catalogue_version(self, tenant_id: str, *, now: int) -> int:
+        self.calls["bump_catalogue_version"] += 1
+        self.versions[tenant_id] += 1
+        return self.versions[tenant_id]
 
     # --- the port ----------------------------------------------------------------------------
 

@@ -559,7 +559,7 @@ MAX_QUERY_WORDS = 8
 INDEXED_DESCRIPTION_CHARS = 600  # words deep in a long description say little about the product
 MIN_TYPO_LETTERS = 5
 MAX_TYPO_CANDIDATES = 16  # per query word: bounds the work for a short, common word
-FIELD_WEIGHTS = {"name": 1.0, "category": 0.5, "description": 0.3}
+FIELD_WEIGHTS = {"name": 1.0, "category": 0.5, "description": 0.3}  # in this order: falling
 TYPO_FACTOR = 0.7
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)?|[a-z]+")
@@ -585,22 +585,24 @@ _STOPWORDS = frozenset({
 
 def fold(text: str) -> str:
     """Lower case without accents: ``"Ração"`` → ``"racao"``."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    # NFKD splits "ç" into "c" + a combining cedilla; the ASCII encoding then drops every mark (and
+    # whatever has no ASCII letter in it, which no search word is made of anyway).
+    return unicodedata.normalize("NFKD", text.casefold()).encode("ascii", "ignore").decode("ascii")
 
 
 def words(text: str) -> list[str]:
     """The searchable words of ``text``: folded, numbers apart from letters, units canonical,
     decimal commas as points ("1,5" → "1.5"), filler dropped."""
-    result = []
-    for token in _WORD.findall(fold(text)):
-        if token[0].isdigit():
-            result.append(_number(token))
-        elif token in _UNITS:
-            result.append(_UNITS[token])
-        elif token not in _STOPWORDS:
-            result.append(token)
-    return result
+    return [word for word in map(_canonical, _WORD.findall(fold(text))) if word]
+
+
+def _canonical(token: str) -> str:
+    """One token as a search word; empty for filler."""
+    if token[0].isdigit():
+        return _number(token)
+    if token in _STOPWORDS:
+        return ""
+    return _UNITS.get(token, token)
 
 
 def _number(token: str) -> str:
@@ -676,23 +678,20 @@ class CatalogueIndex:
     def build(cls, products: Iterable[Product]) -> CatalogueIndex:
         active = tuple(p for p in products if p.active)
         postings: dict[str, dict[int, float]] = {}
-        forms: dict[str, tuple[str, ...]] = {}  # words repeat across products: fold each once
+        readings: dict[str, tuple[str, ...]] = {}  # tokens repeat across products: read each once
         for position, product in enumerate(active):
-            fields = (
-                ("name", product.name),
-                ("category", product.category),
-                ("description", product.description[:INDEXED_DESCRIPTION_CHARS]),
-            )
-            for name, text in fields:
-                weight = FIELD_WEIGHTS[name]
-                for word in set(words(text)):
-                    readings = forms.get(word)
-                    if readings is None:
-                        readings = forms[word] = singulars(word)
-                    for form in readings:
-                        posting = postings.setdefault(form, {})
-                        if posting.get(position, 0.0) < weight:
-                            posting[position] = weight
+            seen: set[str] = set()  # fields go by falling weight: a form keeps its first (best) one
+            fields = (product.name, product.category, product.description[:INDEXED_DESCRIPTION_CHARS])
+            for weight, text in zip(FIELD_WEIGHTS.values(), fields, strict=True):
+                for token in set(_WORD.findall(fold(text))):
+                    forms = readings.get(token)
+                    if forms is None:
+                        word = _canonical(token)
+                        forms = readings[token] = singulars(word) if word else ()
+                    for form in forms:
+                        if form not in seen:
+                            seen.add(form)
+                            postings.setdefault(form, {})[position] = weight
         return cls(active, postings)
 
     def __len__(self) -> int:
