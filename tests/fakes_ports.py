@@ -72,6 +72,7 @@ OPERATIONS = frozenset(
         "release_claim",
         "checkpoint_reply",
         "checkpoint_media",
+        "checkpoint_agent",
         "complete_inbound",
         "record_status",
         "confirm_send",
@@ -83,7 +84,18 @@ _ALIASES = {"commit": "complete_inbound"}
 # Writes the adapter wraps in contextlib.suppress: a failure there never reaches the caller.
 _BEST_EFFORT = frozenset({"note_attempt", "release_claim"})
 # What the commit REMOVEs from the claim: a completed claim holds no content.
-_CLAIM_CONTENT = ("reply_parts", "sent_ids", "reply_kind", "reply_lead", "lead_kind", "media", "llm_usage", "confirmed", "lease_until")
+_CLAIM_CONTENT = (
+    "reply_parts",
+    "sent_ids",
+    "reply_kind",
+    "reply_lead",
+    "lead_kind",
+    "media",
+    "llm_usage",
+    "confirmed",
+    "agent",
+    "lease_until",
+)
 
 
 def _stored(item: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +202,7 @@ class InMemoryConversations:
         attempt_id: str,
         previous: Claim,
         reply: tuple[Sequence[str], PartKind, int, PartKind, dict[str, Any] | None] | None = None,
+        agent: Sequence[dict[str, Any]] | None = None,
     ) -> Claim:
         fault = self._enter("claim")
         key = self._claim_id(message)
@@ -214,6 +227,8 @@ class InMemoryConversations:
             item.update(reply_parts=list(parts), sent_ids=[], reply_kind=kind.value, reply_lead=lead, lead_kind=lead_kind.value)
             if usage:
                 item["llm_usage"] = usage
+        if agent:
+            item["agent"] = list(agent)
         item["attempt_ids"] = {*(item.get("attempt_ids") or ()), attempt_id}
         self.claims[key] = _stored(item)
         self._leave(fault, "claim")
@@ -255,6 +270,8 @@ class InMemoryConversations:
         lead: int = 0,
         lead_kind: PartKind = PartKind.ECHO,
         usage: dict[str, Any] | None = None,
+        *,
+        agent: Sequence[dict[str, Any]] | None = None,
     ) -> Claim:
         fault = self._enter("checkpoint_reply")
         changes: dict[str, Any] = {
@@ -267,10 +284,13 @@ class InMemoryConversations:
         }
         if usage:
             changes["llm_usage"] = usage
+        if agent:
+            changes["agent"] = list(agent)
         self._update_claim(message, claim, changes)
         self._leave(fault, "checkpoint_reply")
         return replace(
             claim,
+            agent=tuple(agent) if agent else claim.agent,
             reply_parts=tuple(parts),
             sent_ids=tuple(sent_ids),
             reply_kind=kind,
@@ -278,6 +298,12 @@ class InMemoryConversations:
             lead_kind=lead_kind,
             usage=usage or claim.usage,
         )
+
+    def checkpoint_agent(self, message: InboundMessage, claim: Claim, agent: Sequence[dict[str, Any]]) -> Claim:
+        fault = self._enter("checkpoint_agent")
+        self._update_claim(message, claim, {"agent": list(agent)})
+        self._leave(fault, "checkpoint_agent")
+        return replace(claim, agent=tuple(agent))
 
     def checkpoint_media(self, message: InboundMessage, claim: Claim, media: dict[str, Any]) -> Claim:
         fault = self._enter("checkpoint_media")
@@ -460,6 +486,7 @@ def _profile_after(
         "session": completion.session.to_item() if completion.session is not None else None,
         "conversation": completion.conversation.to_item() if completion.conversation is not None else None,
         "flood": completion.flood.to_item() if completion.flood is not None else None,
+        "action": completion.action,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item

@@ -1012,6 +1012,16 @@ def split_across_batches(sim: Simulation, burst: list[Planned], answering: set[s
     return True
 
 
+def explain_split(sim: Simulation, last_wamid: str) -> str:
+    """The evidence for one split burst: every batch and handler outcome that touched its messages."""
+    burst = next(b for c in sim.scenario.contacts for b in sim.scenario.bursts(c) if b[-1].wamid == last_wamid)
+    ids = {m.wamid for m in burst}
+    lines = [f"burst {[m.wamid for m in burst]} sent at {[m.at for m in burst]}"]
+    lines += [f"  t={at} {kind}: {shown}" for at, kind, shown in sim.trace if any(w in ids for w, *_ in shown)]
+    lines += [f"  t={at} handled {w} receive={n}: {result}" for at, w, n, result in sim.outcomes if w in ids]
+    return "\n".join(lines)
+
+
 def check(sim: Simulation, stack: Any) -> Outcome:
     import boto3
 

@@ -55,6 +55,7 @@ from tests.fault_harness import (
     build_scenario,
     check,
     emitted_metrics,
+    explain_split,
     fast_moto_queues,
     fast_moto_transactions,
     queue_depth,
@@ -160,7 +161,7 @@ def test_every_customer_gets_each_answer_once_and_in_order_through_every_fault(s
     # and every status Meta reported is on its outbound message, however late the commit came
     assert outcome.statuses_not_recorded == []
     # and no late burst was cut by a batch boundary into two answers (split_across_batches)
-    assert outcome.split_bursts == []
+    assert outcome.split_bursts == [], "\n".join(explain_split(sim, w) for w in outcome.split_bursts)
     # and the run really met every fault it plans (and thousands of redeliveries at scale)
     injected = set(faults)
     assert {*GRAPH_FAULTS, *LLM_FAULTS, "llm_down_call", *DDB_FAULTS, *SQS_FAULTS, *CRASHES, "crash_mid_batch"} <= injected, injected

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from atende.domain.hours import BusinessHours
-from atende.domain.tenants import DEFAULT_SYSTEM_PROMPT, MediaSettings, Tenant
+from atende.domain.tenants import DEFAULT_SYSTEM_PROMPT, MediaSettings, Tenant, ToolSettings
 from atende.media import MediaLimits
 from atende.service.settings import (
     SETTINGS,
@@ -91,6 +91,11 @@ EVERY_SETTING: list[tuple[str, Any, Any]] = [
     ("session_idle_minutes", 60, 60),
     ("burst_pause_seconds", 5, 5),
     ("flood_limit_per_minute", 40, 40),
+    (
+        "tools",
+        {"enabled": ["search_products", "create_order", "request_human"], "max_steps": 3},
+        ToolSettings(enabled=("search_products", "create_order", "request_human"), max_steps=3),
+    ),
 ]
 
 

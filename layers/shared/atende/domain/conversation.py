@@ -22,19 +22,40 @@ class Turn:
     role: Role
     text: str
     at: int  # unix seconds
+    # An assistant turn's tool calls before its text: (name, arguments JSON, output JSON), bounded
+    # by ``remember`` so memory stays one small item.
+    tools: tuple[tuple[str, str, str], ...] = ()
 
     def to_item(self) -> dict[str, Any]:
-        return {"r": self.role, "t": self.text, "at": self.at}
+        item: dict[str, Any] = {"r": self.role, "t": self.text, "at": self.at}
+        if self.tools:
+            item["x"] = [list(call) for call in self.tools]
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Turn:
         role: Role = "assistant" if item["r"] == "assistant" else "user"
-        return cls(role=role, text=str(item["t"]), at=int(item["at"]))
+        tools = tuple((str(c[0]), str(c[1]), str(c[2])) for c in item.get("x") or () if len(c) == 3)
+        return cls(role=role, text=str(item["t"]), at=int(item["at"]), tools=tools)
+
+
+MEMORY_TOOL_CALLS = 4  # per remembered turn
+MEMORY_TOOL_ARGUMENT_CHARS = 300
+MEMORY_TOOL_OUTPUT_CHARS = 600
 
 
 def remember(memory: Sequence[Turn], new_turns: Sequence[Turn], limit: int) -> list[Turn]:
-    """Append turns and keep only the newest ``limit``, each truncated to MEMORY_TURN_CHARS."""
-    clipped = [Turn(t.role, t.text[:MEMORY_TURN_CHARS], t.at) for t in new_turns]
+    """Append turns and keep only the newest ``limit``, each truncated to MEMORY_TURN_CHARS (tool
+    calls to MEMORY_TOOL_CALLS, with their arguments and outputs cut short)."""
+    clipped = [
+        Turn(
+            t.role,
+            t.text[:MEMORY_TURN_CHARS],
+            t.at,
+            tuple((n, a[:MEMORY_TOOL_ARGUMENT_CHARS], o[:MEMORY_TOOL_OUTPUT_CHARS]) for n, a, o in t.tools[-MEMORY_TOOL_CALLS:]),
+        )
+        for t in new_turns
+    ]
     return [*memory, *clipped][-limit:]
 
 
@@ -100,6 +121,7 @@ class Conversation:
     assignee: str | None = None
     snoozed_until: int | None = None  # a human parked it: silent until then, a customer message wakes it
     changed_at: int = 0
+    reason: str | None = None  # why it was queued for a person (the assistant's request_human), ≤ 200 chars
 
     def human_in_charge(self, now: int) -> bool:
         return self.state in HUMAN_STATES or (self.snoozed_until is not None and self.snoozed_until > now)
@@ -110,6 +132,8 @@ class Conversation:
             item["assignee"] = self.assignee
         if self.snoozed_until is not None:
             item["snoozed_until"] = self.snoozed_until
+        if self.reason:
+            item["reason"] = self.reason
         return item
 
     @classmethod
@@ -123,6 +147,7 @@ class Conversation:
             assignee=str(item["assignee"]) if item.get("assignee") else None,
             snoozed_until=int(snoozed) if snoozed is not None else None,
             changed_at=int(item.get("changed_at", 0)),
+            reason=str(item["reason"]) if item.get("reason") else None,
         )
 
 

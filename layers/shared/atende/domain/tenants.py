@@ -72,6 +72,56 @@ class MediaSettings:
         }
 
 
+# The tools Atende ships (atende.tools): a tenant enables the ones it wants; the system prompt
+# lists only those. ``remote`` points a tool (one of these, or a tenant tool) at the tenant's own
+# HTTPS endpoint instead (atende.tools.remote validates that configuration).
+BUILTIN_TOOLS = (
+    "search_products",
+    "check_stock",
+    "order_status",
+    "recent_orders",
+    "create_order",
+    "open_ticket",
+    "customer_history",
+    "last_bill",
+    "request_human",
+)
+TOOL_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{2,39}")
+MAX_TOOL_STEPS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSettings:
+    enabled: tuple[str, ...] = ()
+    # Model calls per message, the last one offered no tools (so it answers in words); default 4.
+    max_steps: int = 4
+    remote: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_steps <= MAX_TOOL_STEPS:
+            raise ValueError(f"tools.max_steps must be between 1 and {MAX_TOOL_STEPS}")
+        for name in (*self.enabled, *self.remote):
+            if not TOOL_NAME_PATTERN.fullmatch(name):
+                raise ValueError(f"tool name {name!r} must be 3-40 chars of a-z, 0-9 and '_', starting with a letter")
+        unknown = [name for name in self.enabled if name not in BUILTIN_TOOLS and name not in self.remote]
+        if unknown:
+            raise ValueError(f"unknown tools {unknown}: enable built-in tools {list(BUILTIN_TOOLS)} or configure them under tools.remote")
+        if len(set(self.enabled)) != len(self.enabled):
+            raise ValueError("tools.enabled lists a tool twice")
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any] | None) -> ToolSettings:
+        item = item or {}
+        return cls(
+            enabled=tuple(str(name) for name in item.get("enabled") or ()),
+            max_steps=int(item.get("max_steps", 4)),
+            remote={str(k): dict(v) for k, v in (item.get("remote") or {}).items()},
+        )
+
+    def to_item(self) -> dict[str, Any]:
+        return {"enabled": list(self.enabled), "max_steps": self.max_steps, **({"remote": self.remote} if self.remote else {})}
+
+
 @dataclass(frozen=True, slots=True)
 class Tenant:
     tenant_id: str
@@ -94,6 +144,7 @@ class Tenant:
     # More messages than this from one contact within a clock minute: one notice, then no LLM calls
     # until the minute passes; 0 = off.
     flood_limit_per_minute: int = 20
+    tools: ToolSettings = field(default_factory=ToolSettings)
 
     def __post_init__(self) -> None:
         if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):  # not match(): "$" accepts a trailing newline
@@ -149,6 +200,7 @@ class Tenant:
             session_idle_minutes=int(item.get("session_idle_minutes", 30)),
             burst_pause_seconds=int(item.get("burst_pause_seconds", 3)),
             flood_limit_per_minute=int(item.get("flood_limit_per_minute", 20)),
+            tools=ToolSettings.from_item(item.get("tools")),
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -169,6 +221,7 @@ class Tenant:
             "session_idle_minutes": self.session_idle_minutes,
             "burst_pause_seconds": self.burst_pause_seconds,
             "flood_limit_per_minute": self.flood_limit_per_minute,
+            "tools": self.tools.to_item(),
         }
 
 

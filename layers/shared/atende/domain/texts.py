@@ -52,6 +52,21 @@ _TEXTS: dict[str, dict[str, str]] = {
         "flood_notice": (
             "Recebi muitas mensagens em pouco tempo. 🙏 Vou ler tudo com calma: aguarde um minutinho antes de enviar mais, por favor."
         ),
+        # Write tools: what code (never the model) says before and after the customer's yes.
+        "confirm_order": "Confirma o pedido?\n{summary}\n\nResponda *sim* para confirmar ou *não* para cancelar.",
+        "confirm_ticket": "Posso abrir este chamado?\n{summary}\n\nResponda *sim* para confirmar ou *não* para cancelar.",
+        "confirm_action": "Posso seguir com isto?\n{summary}\n\nResponda *sim* para confirmar ou *não* para cancelar.",
+        "confirm_yes_button": "Sim, confirmar",
+        "confirm_no_button": "Não",
+        "action_done": "Pronto! ✅ {summary}",
+        "action_cancelled": "Tudo bem, não fiz nada. Se precisar de outra coisa, é só falar. 🙂",
+        "action_failed": "Não consegui concluir: {reason} Posso ajudar de outro jeito?",
+        "action_unavailable": "Essa ação não está mais disponível por aqui. Um atendente pode ajudar você.",
+        "handoff_requested": (
+            "Certo! Já pedi para um atendente da equipe continuar esta conversa com você. 🙋 "
+            "Assim que alguém estiver disponível, responde por aqui."
+        ),
+        "reply_withheld": "Desculpe, não posso compartilhar essa informação por aqui. Posso ajudar com outra coisa?",
     },
     "en": {
         "apology": "Sorry, I had a problem answering just now. 🙏 Please try again in a few minutes.",
@@ -71,6 +86,17 @@ _TEXTS: dict[str, dict[str, str]] = {
         "out_of_hours": "Hi! 👋 We're closed right now and back {opening}. Your message is saved and the team will answer then.",
         "out_of_hours_hint": "The human team is out of office now and back {opening}. If the customer asks for a person, say so kindly.",
         "flood_notice": "I got many messages in a short time. 🙏 I'll read them all: please wait a minute before sending more.",
+        "confirm_order": "Shall I place this order?\n{summary}\n\nReply *yes* to confirm or *no* to cancel.",
+        "confirm_ticket": "Shall I open this ticket?\n{summary}\n\nReply *yes* to confirm or *no* to cancel.",
+        "confirm_action": "Shall I go ahead with this?\n{summary}\n\nReply *yes* to confirm or *no* to cancel.",
+        "confirm_yes_button": "Yes, confirm",
+        "confirm_no_button": "No",
+        "action_done": "Done! ✅ {summary}",
+        "action_cancelled": "All right, I did nothing. Let me know if you need anything else. 🙂",
+        "action_failed": "I couldn't finish it: {reason} Can I help another way?",
+        "action_unavailable": "That action is no longer available here. An attendant can help you.",
+        "handoff_requested": "Sure! I've asked someone from the team to take over this conversation. 🙋 They'll answer here soon.",
+        "reply_withheld": "Sorry, I can't share that information here. Can I help with something else?",
     },
 }
 

@@ -42,6 +42,7 @@ class ConversationPort(Protocol):
         attempt_id: str,
         previous: Claim,
         reply: tuple[Sequence[str], PartKind, int, PartKind, dict[str, Any] | None] | None = None,
+        agent: Sequence[dict[str, Any]] | None = None,
     ) -> Claim: ...
 
     def note_attempt(self, message: RoutedMessage, *, attempt_id: str, now: int, ttl_days: int) -> None: ...
@@ -58,7 +59,11 @@ class ConversationPort(Protocol):
         lead: int = 0,
         lead_kind: PartKind = ...,
         usage: dict[str, Any] | None = None,
+        *,
+        agent: Sequence[dict[str, Any]] | None = None,
     ) -> Claim: ...
+
+    def checkpoint_agent(self, message: RoutedMessage, claim: Claim, agent: Sequence[dict[str, Any]]) -> Claim: ...
 
     def checkpoint_media(self, message: RoutedMessage, claim: Claim, media: dict[str, Any]) -> Claim: ...
 

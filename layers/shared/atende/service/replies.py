@@ -81,7 +81,10 @@ from atende.service.ports import ConversationPort, Directory, MediaReaderPort, M
 from atende.store.conversations import Claim, ClaimState, Completion, OutboundRecord, PartKind, Profile, StatusWrite, read_claim
 
 if TYPE_CHECKING:
+    from atende.service.agent import AgentResult
     from atende.service.media import MediaReading
+    from atende.tools import Tool
+    from atende.tools.registry import ToolDeps
 
 # Media types read by the media pipeline (service.media) when the service has one.
 MEDIA_TYPES = frozenset({MessageType.AUDIO, MessageType.IMAGE, MessageType.DOCUMENT, MessageType.VIDEO})
@@ -241,6 +244,10 @@ class Composed:
     lead_kind: PartKind = PartKind.ECHO
     usage: dict[str, ModelUsage] = field(default_factory=dict)
     user_turn: Turn | None = None  # what the assistant read, as remembered
+    # What the turn changes besides sending (checkpointed with the reply, applied by the commit):
+    # "action" (a PendingAction item to wait for, or {} to drop the one waiting), "handoff" (the
+    # reason a person was asked for), "tools" (names used), "calls" (memory's tool records).
+    effects: dict[str, Any] = field(default_factory=dict)
 
 
 # --- gates: (ctx) → Verdict | None, in order; the first verdict wins ---------------------------
@@ -380,6 +387,7 @@ class ReplyService:
         media_source_for: MediaSourceFactory | None = None,
         clock: Callable[[], float] = time.time,
         prices: Any = None,
+        tools: ToolDeps | None = None,
     ) -> None:
         self._directory = directory
         self._store = conversations
@@ -390,6 +398,7 @@ class ReplyService:
         self._media_source_for = media_source_for
         self._clock = clock
         self._prices = prices
+        self._tools = tools
         # The dispatcher: one handler per envelope kind (later issues register theirs).
         self.handlers: dict[EnvelopeKind, Callable[[Any, Attempt], str]] = {
             EnvelopeKind.MESSAGE: self.on_message,
@@ -541,13 +550,78 @@ class ReplyService:
             assert verdict.notice is not None
             composed = Composed([bot_text(verdict.notice, ctx.tenant.language, ctx.tenant.texts, **verdict.notice_params)], verdict.kind)
             return self._deliver_and_commit(ctx, holder, messenger, composed, verdict.outcome, verdict=verdict)
+        # A write waiting for this customer's yes: this message decides it (or drops it).
+        drop_action = False
+        if ctx.profile.action:
+            settled = self._settle_action(ctx, holder, messenger)
+            if settled is not None:
+                return settled
+            drop_action = True
         # The tenant's chat model, built on first use: a media notice never pays for an SDK client.
         model = cache(lambda: self._model_for(ctx.tenant))
         reading: MediaReading | None = None
         if ctx.message.type in MEDIA_TYPES and self._media is not None:
             reading = self._understand(ctx, holder, messenger, model)
         composed = self._compose(ctx, holder, model, reading)
+        if drop_action and "action" not in composed.effects:
+            composed = replace(composed, effects={**composed.effects, "action": {}})
         return self._deliver_and_commit(ctx, holder, messenger, composed, _OUTCOME_OF[composed.kind], reading=reading)
+
+    # --- confirm ---------------------------------------------------------------------------
+
+    def _settle_action(self, ctx: Context, holder: _ClaimHolder, messenger: Messenger) -> Outcome | None:
+        """The customer's answer to a pending write: yes runs it once, no cancels it; None = this
+        message is about something else (the action is dropped and the message answered as usual)."""
+        from atende.domain.actions import Decision, PendingAction, decide
+        from atende.tools import ToolContext
+
+        action = PendingAction.from_item(ctx.profile.action)
+        message = ctx.message
+        if action is None or action.expired(ctx.now) or message.type not in (MessageType.TEXT, MessageType.INTERACTIVE, MessageType.BUTTON):
+            return None
+        choice = message.extra.get("reply_id") or message.extra.get("payload")
+        decision = decide(ctx.readable, choice_id=str(choice) if choice else None, pending=action)
+        if decision is Decision.OTHER:
+            return None
+        tenant = ctx.tenant
+        user_turn = Turn("user", ctx.readable or "", message.timestamp)
+        if decision is Decision.NO:
+            count("ToolConfirmationDeclined")
+            text = bot_text("action_cancelled", tenant.language, tenant.texts)
+            effects: dict[str, Any] = {"action": {}}
+        else:
+            tool = self._tools_for(ctx).get(action.tool)
+            if tool is None:
+                text = bot_text("action_unavailable", tenant.language, tenant.texts)
+                effects = {"action": {}}
+            else:
+                # Idempotent on this message's id: a retry (or a concurrent delivery) gets the same order back.
+                tool_ctx = ToolContext(
+                    tenant_id=ctx.routed.tenant_id,
+                    contact_id=message.contact.contact_id,
+                    inbound_id=message.provider_message_id,
+                    now=ctx.now,
+                    session_id=ctx.session.session_id,
+                )
+                from atende.service.agent import AgentLoop
+
+                result = AgentLoop.run_confirmed(tool, tool_ctx, action.arguments)
+                count("ToolConfirmedAndRun" if result.ok else "ToolConfirmedAndFailed")
+                if result.ok:
+                    text = bot_text("action_done", tenant.language, tenant.texts, summary=result.summary or action.summary)
+                else:
+                    reason = result.message or "o sistema recusou o pedido."
+                    text = bot_text("action_failed", tenant.language, tenant.texts, reason=reason)
+                effects = {"action": {}, "tools": [action.tool]}
+        composed = Composed(split_text(text), PartKind.REPLY, user_turn=user_turn, effects=effects)
+        return self._deliver_and_commit(ctx, holder, messenger, composed, Outcome.REPLIED)
+
+    def _tools_for(self, ctx: Context) -> dict[str, Tool]:
+        if self._tools is None or not ctx.tenant.tools.enabled:
+            return {}
+        from atende.tools.registry import tools_for
+
+        return tools_for(ctx.tenant, self._tools, last_bill=ctx.profile.last_bill)
 
     def _resume(self, ctx: Context, holder: _ClaimHolder) -> Outcome:
         """Deliver what an earlier attempt checkpointed (only the parts not sent yet) and commit it."""
@@ -560,7 +634,9 @@ class ReplyService:
             media_turn = reading.turn if reading is not None else None
             user_turn = Turn("user", user_turn_text(ctx.message, media_turn, [t.text for t in ctx.profile.pending]), ctx.message.timestamp)
         usage = {k: ModelUsage.from_item(v) for k, v in (claim.usage or {}).items()}
-        composed = Composed(list(claim.reply_parts), claim.reply_kind, claim.reply_lead, claim.lead_kind, usage, user_turn)
+        composed = Composed(
+            list(claim.reply_parts), claim.reply_kind, claim.reply_lead, claim.lead_kind, usage, user_turn, _effects_of(claim)
+        )
         # The flags a notice's gate set (it went out once per session / minute) follow the notice.
         verdict = None
         if composed.kind is PartKind.OUT_OF_HOURS:
@@ -619,28 +695,32 @@ class ReplyService:
         text = user_turn_text(ctx.message, reading.turn if reading is not None else None, [t.text for t in ctx.profile.pending])
         user_turn = Turn("user", text, ctx.message.timestamp)
         holder.model_called = True
-        answer = self._ask_model(ctx, holder, model, user_turn)
-        if answer is None:
-            return Composed([bot_text("apology", tenant.language, tenant.texts)], PartKind.APOLOGY, user_turn=user_turn)
-        parts, usage = answer
+        tools = self._tools_for(ctx)
+        effects: dict[str, Any] = {}
+        if tools:
+            agent = self._ask_agent(ctx, holder, model, user_turn, tools)
+            if agent is None:
+                return Composed([bot_text("apology", tenant.language, tenant.texts)], PartKind.APOLOGY, user_turn=user_turn)
+            parts, usage, effects = agent
+        else:
+            answer = self._ask_model(ctx, holder, model, user_turn)
+            if answer is None:
+                return Composed([bot_text("apology", tenant.language, tenant.texts)], PartKind.APOLOGY, user_turn=user_turn)
+            parts, usage = answer
         if reading is not None and (reading.echo or notice):
             # What leads the answer: the transcript echo, or why the file itself was not read.
             if reading.echo:
                 first = bot_text("transcript_echo", tenant.language, tenant.texts, transcript=reading.echo)
-                return Composed([first, *parts], PartKind.REPLY, 1, PartKind.ECHO, usage, user_turn)
+                return Composed([first, *parts], PartKind.REPLY, 1, PartKind.ECHO, usage, user_turn, effects)
             assert notice is not None
             first = bot_text(notice[0], tenant.language, tenant.texts, **notice[1])
-            return Composed([first, *parts], PartKind.REPLY, 1, PartKind.NOTICE, usage, user_turn)
-        return Composed(parts, PartKind.REPLY, usage=usage, user_turn=user_turn)
+            return Composed([first, *parts], PartKind.REPLY, 1, PartKind.NOTICE, usage, user_turn, effects)
+        return Composed(parts, PartKind.REPLY, usage=usage, user_turn=user_turn, effects=effects)
 
     def _ask_model(
         self, ctx: Context, holder: _ClaimHolder, model: Callable[[], ChatModel], user_turn: Turn
     ) -> tuple[list[str], dict[str, ModelUsage]] | None:
-        tenant = ctx.tenant
-        system = tenant.render_system_prompt(ctx.local_now)
-        if tenant.hours.configured and not tenant.hours.is_open(ctx.local_now):
-            opening = tenant.hours.next_opening_phrase(ctx.local_now) or "em breve"
-            system += "\n\n" + bot_text("out_of_hours_hint", tenant.language, tenant.texts, opening=opening)
+        system = self._system_prompt(ctx)
         started = time.perf_counter()
         chat = model()
         try:
@@ -663,16 +743,120 @@ class ReplyService:
         )
         return split_text(completion.text), usage
 
-    def _usage(self, provider: str, model: str, input_tokens: int, output_tokens: int, now: int) -> dict[str, ModelUsage]:
+    def _ask_agent(
+        self, ctx: Context, holder: _ClaimHolder, model: Callable[[], ChatModel], user_turn: Turn, tools: dict[str, Tool]
+    ) -> tuple[list[str], dict[str, ModelUsage], dict[str, Any]] | None:
+        """The compose step with tools: the agent loop, its steps checkpointed on the claim."""
+        from atende.service.agent import AgentLoop, foreign_identifiers, items_from_claim, items_to_claim, memory_transcript
+        from atende.tools import ToolContext
+
+        tenant = ctx.tenant
+        message = ctx.message
+        system = self._system_prompt(ctx)
+        tool_ctx = ToolContext(
+            tenant_id=ctx.routed.tenant_id,
+            contact_id=message.contact.contact_id,
+            inbound_id=message.provider_message_id,
+            now=ctx.now,
+            session_id=ctx.session.session_id,
+        )
+        resumed = items_from_claim([i for i in holder.claim.agent if i.get("k") in ("step", "tool")])
+        if resumed:
+            count("AgentResumed")
+
+        def checkpoint(items: Sequence[Any]) -> None:
+            if not holder.claim.written:
+                self._claim(ctx, holder, agent=items_to_claim(items))
+            else:
+                holder.claim = self._store.checkpoint_agent(message, holder.claim, items_to_claim(items))
+
+        started = time.perf_counter()
+        chat = model()
+        loop = AgentLoop(max_steps=tenant.tools.max_steps, clock=self._clock)
+        try:
+            result = loop.run(
+                chat,  # type: ignore[arg-type]  # every adapter implements step (ToolCallingModel)
+                system,
+                [*memory_transcript(ctx.profile.memory), user_turn],
+                tools,
+                tool_ctx,
+                resumed=resumed,
+                checkpoint=checkpoint,
+            )
+        except LlmError as exc:
+            self._llm_failed(exc, ctx, holder)
+            return None
+        milliseconds("LlmLatencyMs", (time.perf_counter() - started) * 1000)
+        usage: dict[str, ModelUsage] = {}
+        for step in result.steps:
+            for key, used in self._usage(
+                step.provider, step.model, step.input_tokens, step.output_tokens, ctx.now, step.cached_tokens
+            ).items():
+                usage[key] = usage[key].plus(used) if key in usage else used
+        count("LlmInputTokens", sum(s.input_tokens for s in result.steps))
+        count("LlmOutputTokens", sum(s.output_tokens for s in result.steps))
+        logger.info("agent answered", extra={"steps": len(result.steps), "tools": list(result.tools_used), "refused": len(result.refused)})
+        effects = self._agent_effects(ctx, result)
+        if result.pending is not None:
+            key = {"create_order": "confirm_order", "open_ticket": "confirm_ticket"}.get(result.pending.tool, "confirm_action")
+            text = bot_text(key, tenant.language, tenant.texts, summary=result.pending.summary)
+        elif result.handoff_reason is not None:
+            count("HandoffRequested")
+            text = bot_text("handoff_requested", tenant.language, tenant.texts)
+        else:
+            text = result.text
+            known = [user_turn.text, *(t.text for t in ctx.profile.memory), *(o.output for o in result.items if hasattr(o, "output"))]
+            known += [tenant.name, tenant.system_prompt, *tenant.texts.values(), ctx.routed.channel.display_phone_number or ""]
+            if foreign_identifiers(text, known):
+                # Never send what could be another person's data, however the model got it.
+                count("ReplyWithheld")
+                logger.warning("reply withheld: it named an identifier from outside this conversation")
+                text = bot_text("reply_withheld", tenant.language, tenant.texts)
+            elif not text:
+                text = bot_text("apology", tenant.language, tenant.texts)
+        return split_text(text), usage, effects
+
+    @staticmethod
+    def _agent_effects(ctx: Context, result: AgentResult) -> dict[str, Any]:
+        from atende.service.agent import memory_calls
+
+        effects: dict[str, Any] = {}
+        if result.tools_used:
+            effects["tools"] = list(dict.fromkeys(result.tools_used))
+        calls = memory_calls(result.items)
+        if calls:
+            effects["calls"] = [list(c) for c in calls]
+        if result.pending is not None:
+            effects["action"] = result.pending.to_item()
+        elif ctx.profile.action:
+            effects["action"] = {}  # a new request replaces the one that was waiting
+        if result.handoff_reason is not None:
+            effects["handoff"] = result.handoff_reason[:200]
+        return effects
+
+    def _system_prompt(self, ctx: Context) -> str:
+        tenant = ctx.tenant
+        system = tenant.render_system_prompt(ctx.local_now)
+        if tenant.hours.configured and not tenant.hours.is_open(ctx.local_now):
+            opening = tenant.hours.next_opening_phrase(ctx.local_now) or "em breve"
+            system += "\n\n" + bot_text("out_of_hours_hint", tenant.language, tenant.texts, opening=opening)
+        return system
+
+    def _usage(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int, now: int, cached_tokens: int = 0
+    ) -> dict[str, ModelUsage]:
         from atende.domain.pricing import PriceTable, Usage
 
         prices = self._prices or PriceTable.shipped()
         cost = prices.cost(
-            provider, model, Usage(input_tokens=input_tokens, output_tokens=output_tokens), datetime.fromtimestamp(now, UTC).date()
+            provider,
+            model,
+            Usage(input_tokens=input_tokens, cached_input_tokens=cached_tokens, output_tokens=output_tokens),
+            datetime.fromtimestamp(now, UTC).date(),
         )
         if not cost.known:
             count("LlmPriceUnknown")
-        return {f"{provider}/{model}": ModelUsage(input_tokens, 0, output_tokens, cost.brl, 1)}
+        return {f"{provider}/{model}": ModelUsage(input_tokens, cached_tokens, output_tokens, cost.brl, 1)}
 
     def _llm_failed(self, exc: LlmError, ctx: Context, holder: _ClaimHolder) -> None:
         """Raise to retry, unless this is the last attempt (then the caller apologises once)."""
@@ -685,12 +869,15 @@ class ReplyService:
 
     # --- deliver + commit ------------------------------------------------------------------
 
-    def _claim(self, ctx: Context, holder: _ClaimHolder, composed: Composed | None = None) -> None:
+    def _claim(
+        self, ctx: Context, holder: _ClaimHolder, composed: Composed | None = None, *, agent: list[dict[str, Any]] | None = None
+    ) -> None:
         """Write the claim (with the reply, when given): the conditional write that makes us the one answering."""
         reply = None
         if composed is not None and not holder.claim.has_reply:  # a resumed reply is already checkpointed
             usage = {k: u.to_item() for k, u in composed.usage.items()} or None
             reply = (composed.parts, composed.kind, composed.lead, composed.lead_kind, usage)
+            agent = _with_effects(holder.claim.agent, composed.effects)
         claim = self._store.claim(
             ctx.message,
             now=ctx.now,
@@ -700,6 +887,7 @@ class ReplyService:
             attempt_id=ctx.attempt.attempt_id,
             previous=holder.claim,
             reply=reply,
+            agent=agent or None,
         )
         if claim.state is ClaimState.DUPLICATE:
             raise _AlreadyDone()
@@ -725,7 +913,15 @@ class ReplyService:
         elif not holder.claim.has_reply:
             usage = {k: u.to_item() for k, u in composed.usage.items()} or None
             holder.claim = self._store.checkpoint_reply(
-                ctx.message, holder.claim, composed.parts, (), composed.kind, composed.lead, composed.lead_kind, usage
+                ctx.message,
+                holder.claim,
+                composed.parts,
+                (),
+                composed.kind,
+                composed.lead,
+                composed.lead_kind,
+                usage,
+                agent=_with_effects(holder.claim.agent, composed.effects) or None,
             )
         sent: list[str] = list(holder.claim.sent_ids)
         try:
@@ -831,14 +1027,23 @@ class ReplyService:
         memory = None
         pending = verdict.pending if verdict is not None else None
         conversation = verdict.conversation if verdict is not None else None
+        effects = composed.effects if composed is not None else {}
         if composed is not None and composed.kind is PartKind.REPLY and len(sent) > composed.lead and composed.user_turn is not None:
-            reply_turn = Turn("assistant", "\n".join(composed.parts[composed.lead : len(sent)]), int(self._clock()))
+            calls = tuple((str(n), str(a), str(o)) for n, a, o in effects.get("calls") or ())
+            reply_turn = Turn("assistant", "\n".join(composed.parts[composed.lead : len(sent)]), int(self._clock()), calls)
             memory = remember(profile.memory, [composed.user_turn, reply_turn], ctx.tenant.memory_turns)
             pending = () if profile.pending else None  # the burst was answered
             if profile.conversation.state is ConversationState.RESOLVED:
                 conversation = Conversation(state=ConversationState.BOT, changed_at=ctx.now)
         elif composed is not None and composed.kind is PartKind.APOLOGY and profile.pending:
             pending = ()
+        if effects.get("handoff") is not None and sent:
+            # The assistant asked for a person: the conversation waits in the queue, the bot silent.
+            conversation = Conversation(state=ConversationState.QUEUED, changed_at=ctx.now, reason=str(effects["handoff"]) or None)
+        # A pending action is kept only once its confirmation question went out; dropping one ({}) always applies.
+        action = effects.get("action")
+        if action and not sent:
+            action = None
         if conversation is None and profile.version == 0:
             conversation = Conversation(changed_at=ctx.now)  # a new contact starts with the bot
         understood = reading.turn if reading is not None else ctx.readable
@@ -856,6 +1061,8 @@ class ReplyService:
             conversation=conversation,
             flood=verdict.flood if verdict is not None and verdict.flood is not None else ctx.flood,
             edit_of=verdict.edit_of if verdict is not None else None,
+            action=action,
+            tools=tuple(effects.get("tools") or ()),
         )
         self._store.complete_inbound(
             ctx.message,
@@ -878,6 +1085,17 @@ class ReplyService:
             # Cosmetic (blue ticks + typing): never worth failing or delaying the answer.
             count("MarkReadFailed")
             logger.info("mark-as-read failed", extra={"error": type(exc).__name__})
+
+
+def _with_effects(agent: Sequence[dict[str, Any]], effects: dict[str, Any]) -> list[dict[str, Any]]:
+    """The claim's agent checkpoint with the turn's effects as its last entry (replacing any earlier one)."""
+    kept = [dict(i) for i in agent if i.get("k") != "effects"]
+    return [*kept, {"k": "effects", **effects}] if effects else kept
+
+
+def _effects_of(claim: Claim) -> dict[str, Any]:
+    found = next((i for i in claim.agent if i.get("k") == "effects"), None)
+    return {k: v for k, v in found.items() if k != "k"} if found else {}
 
 
 _OUTCOME_OF = {

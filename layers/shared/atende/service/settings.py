@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from atende.domain.hours import BusinessHours
-from atende.domain.tenants import MediaSettings, Tenant
+from atende.domain.tenants import MediaSettings, Tenant, ToolSettings
 from atende.domain.texts import bot_text
 from atende.errors import AtendeError
 from atende.media import HARD_LIMITS, MediaLimits
@@ -297,6 +297,28 @@ def _media(current: Tenant, value: Any) -> MediaSettings:
         raise ValueError(f"media.{exc}") from exc
 
 
+def _tools(current: Tenant, value: Any) -> ToolSettings:
+    """``{"enabled": [...], "max_steps": 4, "remote": {name: endpoint}}``; keys left out keep their value."""
+    if not isinstance(value, Mapping):
+        raise ValueError('tools must be a map, e.g. {"enabled": ["search_products", "order_status"], "max_steps": 4}')
+    unknown = sorted(set(value) - {"enabled", "max_steps", "remote"})
+    if unknown:
+        raise ValueError(f"tools: unknown keys {unknown} (known: enabled, max_steps, remote)")
+    merged = {**current.tools.to_item(), **value}
+    enabled, steps, remote = merged.get("enabled") or [], merged.get("max_steps", 4), merged.get("remote") or {}
+    if not isinstance(enabled, list | tuple) or not all(isinstance(name, str) for name in enabled):
+        raise ValueError("tools.enabled must be a list of tool names")
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise ValueError(f"tools.max_steps must be a whole number, got {steps!r}")
+    if not isinstance(remote, Mapping) or not all(isinstance(v, Mapping) for v in remote.values()):
+        raise ValueError("tools.remote must map a tool name to its endpoint settings")
+    settings = ToolSettings(enabled=tuple(enabled), max_steps=steps, remote={str(k): dict(v) for k, v in remote.items()})
+    from atende.tools.registry import validate_remote_tools
+
+    validate_remote_tools(settings)
+    return settings
+
+
 def _hours(current: Tenant, value: Any) -> BusinessHours:
     if value is not None and not isinstance(value, Mapping):  # from_item would read [] or "" as {}
         raise ValueError('hours must be a map, e.g. {"weekly": {"mon": ["08:00-18:00"]}} ({} = always open)')
@@ -318,5 +340,6 @@ _PARSERS: dict[str, Callable[[Tenant, Any], Any]] = {
     "session_idle_minutes": _scalar("session_idle_minutes", _integer),
     "burst_pause_seconds": _scalar("burst_pause_seconds", _integer),
     "flood_limit_per_minute": _scalar("flood_limit_per_minute", _integer),
+    "tools": _tools,
 }
 SETTINGS: tuple[str, ...] = tuple(_PARSERS)  # every Tenant field but tenant_id (a unit test holds them equal)

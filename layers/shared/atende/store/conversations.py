@@ -82,6 +82,9 @@ class Claim:
     attempts: int = 0  # real attempts so far (deliveries that did work, not deferrals or drags)
     confirmed: dict[int, str] = field(default_factory=dict)  # part → provider id, from status webhooks
     lease_until: int = 0
+    # The agent loop's checkpoint: model steps and tool outputs so far (service.agent), and the
+    # turn's effects once decided (a pending action, a handoff), so a retry repeats none of them.
+    agent: tuple[dict[str, Any], ...] = ()
 
     @property
     def has_reply(self) -> bool:
@@ -101,6 +104,8 @@ class Profile:
     flood: FloodWindow = field(default_factory=FloodWindow)
     # Earlier messages of a burst, read together with the message that answers them.
     pending: tuple[Turn, ...] = ()
+    # A write a tool previewed, waiting for the customer's confirmation (domain.actions.PendingAction's item).
+    action: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,8 @@ class Completion:
     conversation: Conversation | None = None  # new conversation state; None = unchanged
     flood: FloodWindow | None = None
     edit_of: str | None = None  # an EDIT: the provider id of the message it changes
+    action: dict[str, Any] | None = None  # the profile's pending action: a PendingAction item, {} = none; None = unchanged
+    tools: Sequence[str] = ()  # the tools this message's answer used (names, for the console and analytics)
 
 
 def claim_key(message: RoutedMessage) -> dict[str, str]:
@@ -173,6 +180,7 @@ def read_claim(item: dict[str, Any] | None, *, now: int, sqs_message_id: str) ->
         attempts=attempts,
         confirmed={int(k): str(v) for k, v in (item.get("confirmed") or {}).items()},
         lease_until=lease,
+        agent=tuple(item.get("agent") or ()),
     )
 
 
@@ -234,6 +242,7 @@ class ConversationStore:
         attempt_id: str,
         previous: Claim,
         reply: tuple[Sequence[str], PartKind, int, PartKind, dict[str, Any] | None] | None = None,
+        agent: Sequence[dict[str, Any]] | None = None,
     ) -> Claim:
         """Atomically claim a provider message id (one conditional UpdateItem): the exactly-once guard.
 
@@ -270,6 +279,9 @@ class ConversationStore:
             if usage:
                 sets.append("llm_usage = :usage")
                 values[":usage"] = usage
+        if agent:
+            sets.append("agent = :agent")
+            values[":agent"] = list(agent)
         try:
             self._ddb.update_item(
                 TableName=self._claims,
@@ -292,6 +304,8 @@ class ConversationStore:
         except BotoCoreError as exc:
             raise store_error(exc, "UpdateItem") from exc
         claimed = replace(previous, token=token, written=True, lease_until=now + lease_seconds, attempts=previous.attempts + 1)
+        if agent:
+            claimed = replace(claimed, agent=tuple(agent))
         if reply is not None:
             parts, kind, lead, lead_kind, usage = reply
             claimed = replace(
@@ -338,6 +352,8 @@ class ConversationStore:
         lead: int = 0,
         lead_kind: PartKind = PartKind.ECHO,
         usage: dict[str, Any] | None = None,
+        *,
+        agent: Sequence[dict[str, Any]] | None = None,
     ) -> Claim:
         """Record the reply and the parts already sent, so no retry regenerates or re-sends them."""
         update = "SET #status = :replying, reply_parts = :parts, sent_ids = :sent, reply_kind = :kind, reply_lead = :lead, lead_kind = :lk"
@@ -353,9 +369,13 @@ class ConversationStore:
         if usage:
             update += ", llm_usage = :usage"
             values[":usage"] = usage
+        if agent:
+            update += ", agent = :agent"
+            values[":agent"] = list(agent)
         self._update_claim(message, update, values)
         return replace(
             claim,
+            agent=tuple(agent) if agent else claim.agent,
             reply_parts=tuple(parts),
             sent_ids=tuple(sent_ids),
             reply_kind=kind,
@@ -363,6 +383,11 @@ class ConversationStore:
             lead_kind=lead_kind,
             usage=usage or claim.usage,
         )
+
+    def checkpoint_agent(self, message: RoutedMessage, claim: Claim, agent: Sequence[dict[str, Any]]) -> Claim:
+        """Record the agent loop's steps so far (one UpdateItem per tool step after the first)."""
+        self._update_claim(message, "SET agent = :agent", {":agent": list(agent), ":token": claim.token})
+        return replace(claim, agent=tuple(agent))
 
     def checkpoint_media(self, message: RoutedMessage, claim: Claim, media: dict[str, Any]) -> Claim:
         """Record what a media message amounted to, so no retry downloads or transcribes it again."""
@@ -462,7 +487,7 @@ class ConversationStore:
                     # The checkpointed reply text is dropped: a completed claim holds no content.
                     "UpdateExpression": (
                         "SET #status = :done, completed_at = :now, expiration = if_not_exists(expiration, :expiration) "
-                        "REMOVE reply_parts, sent_ids, reply_kind, reply_lead, lead_kind, media, llm_usage, confirmed, lease_until"
+                        "REMOVE reply_parts, sent_ids, reply_kind, reply_lead, lead_kind, media, llm_usage, confirmed, agent, lease_until"
                     ),
                     "ConditionExpression": _CLAIMABLE,
                     "ExpressionAttributeNames": {"#status": "status"},
@@ -540,6 +565,7 @@ class ConversationStore:
             "#session": completion.session.to_item() if completion.session is not None else None,
             "conversation": completion.conversation.to_item() if completion.conversation is not None else None,
             "flood": completion.flood.to_item() if completion.flood is not None else None,
+            "action": completion.action,
         }
         for attr, value in optional.items():
             if value is not None:
@@ -686,6 +712,7 @@ def profile_from_item(item: dict[str, Any] | None) -> Profile:
         session=Session.from_item(item.get("session")),
         flood=FloodWindow.from_item(item.get("flood")),
         pending=tuple(Turn.from_item(t) for t in item.get("pending") or ()),
+        action=item.get("action") or None,
     )
 
 
@@ -739,6 +766,8 @@ def _inbound_item(message: RoutedMessage, pk: str, completion: Completion, repli
     if completion.usage:
         item["llm"] = {model: u.to_item() for model, u in completion.usage.items()}
         item["cost_brl"] = sum((u.cost_brl for u in completion.usage.values()), start=ModelUsage().cost_brl)
+    if completion.tools:
+        item["tools"] = list(completion.tools)
     if completion.session is not None:
         item["session_id"] = completion.session.session_id
     if completion.media:
