@@ -527,10 +527,10 @@ def _import_catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace,
             "catalogue imported",
             extra={
                 "tenant_id": args.tenant,
-                "created": len(report.created),
-                "updated": len(report.updated),
-                "deactivated": len(report.deactivated),
-                "version": report.version,
+                "products_created": len(report.created),  # "created" is a LogRecord attribute
+                "products_updated": len(report.updated),
+                "products_deactivated": len(report.deactivated),
+                "catalogue_version": report.version,
             },
         )
     return 0
