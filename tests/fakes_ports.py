@@ -93,7 +93,7 @@ _CLAIM_CONTENT = (
     "media",
     "llm_usage",
     "confirmed",
-    "agent",
+    "agent_steps",
     "lease_until",
 )
 
@@ -228,7 +228,7 @@ class InMemoryConversations:
             if usage:
                 item["llm_usage"] = usage
         if agent:
-            item["agent"] = list(agent)
+            item["agent_steps"] = list(agent)
         item["attempt_ids"] = {*(item.get("attempt_ids") or ()), attempt_id}
         self.claims[key] = _stored(item)
         self._leave(fault, "claim")
@@ -285,7 +285,7 @@ class InMemoryConversations:
         if usage:
             changes["llm_usage"] = usage
         if agent:
-            changes["agent"] = list(agent)
+            changes["agent_steps"] = list(agent)
         self._update_claim(message, claim, changes)
         self._leave(fault, "checkpoint_reply")
         return replace(
@@ -301,7 +301,7 @@ class InMemoryConversations:
 
     def checkpoint_agent(self, message: InboundMessage, claim: Claim, agent: Sequence[dict[str, Any]]) -> Claim:
         fault = self._enter("checkpoint_agent")
-        self._update_claim(message, claim, {"agent": list(agent)})
+        self._update_claim(message, claim, {"agent_steps": list(agent)})
         self._leave(fault, "checkpoint_agent")
         return replace(claim, agent=tuple(agent))
 
@@ -486,7 +486,7 @@ def _profile_after(
         "session": completion.session.to_item() if completion.session is not None else None,
         "conversation": completion.conversation.to_item() if completion.conversation is not None else None,
         "flood": completion.flood.to_item() if completion.flood is not None else None,
-        "action": completion.action,
+        "pending_action": completion.action,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item

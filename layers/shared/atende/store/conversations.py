@@ -180,7 +180,7 @@ def read_claim(item: dict[str, Any] | None, *, now: int, sqs_message_id: str) ->
         attempts=attempts,
         confirmed={int(k): str(v) for k, v in (item.get("confirmed") or {}).items()},
         lease_until=lease,
-        agent=tuple(item.get("agent") or ()),
+        agent=tuple(item.get("agent_steps") or ()),
     )
 
 
@@ -280,7 +280,7 @@ class ConversationStore:
                 sets.append("llm_usage = :usage")
                 values[":usage"] = usage
         if agent:
-            sets.append("agent = :agent")
+            sets.append("agent_steps = :agent")
             values[":agent"] = list(agent)
         try:
             self._ddb.update_item(
@@ -370,7 +370,7 @@ class ConversationStore:
             update += ", llm_usage = :usage"
             values[":usage"] = usage
         if agent:
-            update += ", agent = :agent"
+            update += ", agent_steps = :agent"
             values[":agent"] = list(agent)
         self._update_claim(message, update, values)
         return replace(
@@ -386,7 +386,7 @@ class ConversationStore:
 
     def checkpoint_agent(self, message: RoutedMessage, claim: Claim, agent: Sequence[dict[str, Any]]) -> Claim:
         """Record the agent loop's steps so far (one UpdateItem per tool step after the first)."""
-        self._update_claim(message, "SET agent = :agent", {":agent": list(agent), ":token": claim.token})
+        self._update_claim(message, "SET agent_steps = :agent", {":agent": list(agent), ":token": claim.token})
         return replace(claim, agent=tuple(agent))
 
     def checkpoint_media(self, message: RoutedMessage, claim: Claim, media: dict[str, Any]) -> Claim:
@@ -487,7 +487,7 @@ class ConversationStore:
                     # The checkpointed reply text is dropped: a completed claim holds no content.
                     "UpdateExpression": (
                         "SET #status = :done, completed_at = :now, expiration = if_not_exists(expiration, :expiration) "
-                        "REMOVE reply_parts, sent_ids, reply_kind, reply_lead, lead_kind, media, llm_usage, confirmed, agent, lease_until"
+                        "REMOVE reply_parts, sent_ids, reply_kind, reply_lead, lead_kind, media, llm_usage, confirmed, agent_steps, lease_until"
                     ),
                     "ConditionExpression": _CLAIMABLE,
                     "ExpressionAttributeNames": {"#status": "status"},
@@ -565,7 +565,7 @@ class ConversationStore:
             "#session": completion.session.to_item() if completion.session is not None else None,
             "conversation": completion.conversation.to_item() if completion.conversation is not None else None,
             "flood": completion.flood.to_item() if completion.flood is not None else None,
-            "action": completion.action,
+            "pending_action": completion.action,
         }
         for attr, value in optional.items():
             if value is not None:
@@ -712,7 +712,7 @@ def profile_from_item(item: dict[str, Any] | None) -> Profile:
         session=Session.from_item(item.get("session")),
         flood=FloodWindow.from_item(item.get("flood")),
         pending=tuple(Turn.from_item(t) for t in item.get("pending") or ()),
-        action=item.get("action") or None,
+        action=item.get("pending_action") or None,
     )
 
 
