@@ -37,6 +37,7 @@ from atende.domain.catalogue import (
     Ticket,
     TicketDraft,
     TicketPlacement,
+    checked_lines,
     idempotency_digest,
     merge_lines,
     quote_order,
@@ -134,7 +135,7 @@ class InMemoryBusinessData:
         self, tenant_id: str, contact_id: str, lines: Sequence[OrderLine], *, idempotency_key: str, now: int
     ) -> OrderPlacement:
         self.calls["create_order"] += 1
-        for line in lines:
+        for line in checked_lines(lines):
             if not valid_product_id(line.product_id):
                 raise ProductUnavailable("no such product for sale", product_id=line.product_id)
         digest = idempotency_digest(idempotency_key)

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from atende.domain.catalogue import OrderLine, OrderStatus, OutOfStock, Product, ProductUnavailable, TicketDraft
+from atende.domain.catalogue import OrderLine, OrderStatus, OutOfStock, Product, ProductUnavailable, TicketDraft, TooManyLines
 from atende.errors import StoreError
 from atende.store.business import BusinessStore
 from atende.store.conversations import ConversationStore
@@ -370,3 +370,9 @@ def test_a_catalogue_larger_than_one_query_page_is_read_whole(table, client):
     assert len(store.list_products("grande")) == 700
     assert client.calls["query"] == 2  # 1 MB pages
     assert len(store.catalogue("grande")) == 700
+
+
+def test_an_oversized_order_costs_no_round_trip(store, client):
+    with pytest.raises(TooManyLines):
+        store.create_order(TENANT, MARIANA, [OrderLine(f"P{i}", 1) for i in range(500)], idempotency_key="wamid.x", now=NOW)
+    assert dict(client.calls) == {}

@@ -412,3 +412,10 @@ def test_every_output_is_json_for_the_model(data):
         for result in (tool.preview(ctx(), arguments), tool.run(ctx(inbound="wamid.x"), arguments)):
             assert result.ok, tool.spec.name
             assert json.loads(json.dumps(result.to_model())) == result.to_model()
+
+
+def test_an_oversized_order_is_refused_before_anything_is_read(data):
+    items = [{"product_id": f"P{i}", "quantity": 1} for i in range(1000)]
+    assert CreateOrder(data).preview(ctx(), {"items": items}).error == "too_many_items"
+    assert CreateOrder(data).run(ctx(), {"items": items}).error == "too_many_items"
+    assert data.calls["products"] == 0 and data.orders_by_contact[(TENANT, MARIANA)] == {}

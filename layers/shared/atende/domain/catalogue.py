@@ -408,13 +408,10 @@ def merge_lines(lines: Iterable[OrderLine]) -> list[OrderLine]:
     return [OrderLine(product_id, quantity) for product_id, quantity in merged.items()]
 
 
-def quote_order(lines: Sequence[OrderLine], products: Mapping[str, Product]) -> OrderQuote:
-    """Price ``lines`` with ``products`` (by id, as just read) or raise why not.
-
-    Checks, in order: at least one line, quantities 1..MAX_QUANTITY per line as asked and per
-    product once merged, at most MAX_ORDER_LINES products, each product exists and is active, and
-    its tracked stock covers the quantity. The first problem found is raised.
-    """
+def checked_lines(lines: Sequence[OrderLine]) -> list[OrderLine]:
+    """The lines merged by product, checked for what needs no catalogue: at least one line,
+    quantities 1..MAX_QUANTITY as asked and once merged, at most MAX_ORDER_LINES products. Run
+    before reading anything, so an oversized request costs no round trip."""
     if not lines:
         raise EmptyOrder("the order has no items")
     for line in lines:
@@ -423,10 +420,20 @@ def quote_order(lines: Sequence[OrderLine], products: Mapping[str, Product]) -> 
     merged = merge_lines(lines)
     if len(merged) > MAX_ORDER_LINES:
         raise TooManyLines(f"at most {MAX_ORDER_LINES} different products per order")
-    items = []
     for line in merged:
         if line.quantity > MAX_QUANTITY:
             raise InvalidQuantity(f"quantity must be 1 to {MAX_QUANTITY}", product_id=line.product_id)
+    return merged
+
+
+def quote_order(lines: Sequence[OrderLine], products: Mapping[str, Product]) -> OrderQuote:
+    """Price ``lines`` with ``products`` (by id, as just read) or raise why not.
+
+    ``checked_lines`` first, then each product exists and is active, and its tracked stock covers
+    the quantity. The first problem found is raised.
+    """
+    items = []
+    for line in checked_lines(lines):
         product = products.get(line.product_id)
         if product is None or not product.active:
             raise ProductUnavailable("no such product for sale", product_id=line.product_id)

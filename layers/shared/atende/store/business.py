@@ -60,8 +60,8 @@ from atende.domain.catalogue import (
     Ticket,
     TicketDraft,
     TicketPlacement,
+    checked_lines,
     idempotency_digest,
-    merge_lines,
     quote_order,
     to_cents,
     valid_product_id,
@@ -307,10 +307,10 @@ class BusinessStore:
         pk = contact_pk(tenant_id, contact_id)
         digest = idempotency_digest(idempotency_key)
         marker_key = {"PK": pk, "SK": request_sk("ORDER", digest)}
-        for line in lines:
-            if not valid_product_id(line.product_id):
-                raise ProductUnavailable("no such product for sale", product_id=line.product_id)
-        product_ids = [line.product_id for line in merge_lines(lines)]
+        product_ids = [line.product_id for line in checked_lines(lines)]
+        for product_id in product_ids:
+            if not valid_product_id(product_id):
+                raise ProductUnavailable("no such product for sale", product_id=product_id)
         for _ in range(CREATE_ATTEMPTS):
             found = self._batch_get([marker_key, *(product_key(tenant_id, p) for p in product_ids)])
             marker = next((i for i in found if i["SK"] == marker_key["SK"]), None)

@@ -38,6 +38,7 @@ from atende.domain.catalogue import (
     ProductUnavailable,
     TicketDraft,
     TooManyLines,
+    checked_lines,
     format_brl,
     quote_order,
 )
@@ -300,9 +301,9 @@ class CreateOrder:
     def preview(self, ctx: ToolContext, arguments: Mapping[str, Any]) -> ToolResult:
         """Price the order from a fresh read of its products and check stock and quantities; write nothing."""
         lines = _order_lines(arguments)
-        products = self._data.products(ctx.tenant_id, [line.product_id for line in lines])
         try:
-            quote = quote_order(lines, products)
+            merged = checked_lines(lines)  # before any read: an oversized request costs nothing
+            quote = quote_order(merged, self._data.products(ctx.tenant_id, [line.product_id for line in merged]))
         except OrderRejected as error:
             return _rejection(error)
         data = {"items": [_item_view(item) for item in quote.items], "total": format_brl(quote.total)}
