@@ -717,13 +717,14 @@ def wire_reply_service(
     directory: FakeDirectory,
     store: InMemoryConversations,
     messenger: FakeMessenger,
-    chat: ScriptedChatModel,
+    chat: Any,
     clock: FixedClock,
     media: FakeMediaReader | None = None,
     media_sources: FakeMediaSources | None = None,
     claim_lease_seconds: int = 300,
     dedup_ttl_days: int = 8,
     prices: Any = None,
+    tools: Any = None,
 ) -> ReplyService:
     """The composition root of the processor, with every port faked."""
     from atende.service.replies import ReplyPolicy, ReplyService
@@ -738,6 +739,7 @@ def wire_reply_service(
         media_source_for=media_sources,
         clock=clock,
         prices=prices,
+        tools=tools,
     )
 
 

@@ -70,17 +70,21 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-# Whole-message answers only: "sim, mas troca o sabor" is not a clear yes.
-_YES = re.compile(
-    r"(sim|s|ss|simm+|isso|isso mesmo|pode|pode sim|pode ser|pode fazer|pode confirmar|confirmo|confirmado|confirma|"
-    r"confirmar|fechado|fechou|ok|okay|certo|beleza|blz|perfeito|claro|com certeza|quero|quero sim|"
-    r"yes|y|yep|sure|confirm|confirmed)"
-    r"( (por favor|pfv|pf|obrigad[oa]|please))?"
+# Whole-message answers only, word by word: every word must belong to the answer's vocabulary
+# (or be a courtesy), so "sim, mas troca para 3" or "pode mandar a coleira também" is not a yes.
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_YES_WORDS = _words(
+    "sim s ss simm isso pode confirmo confirmado confirma confirmar confirmada fechado fechou ok okay certo "
+    "beleza blz perfeito claro certeza quero manda bora yes y yep yeah sure confirm confirmed"
 )
-_NO = re.compile(
-    r"(nao|n|nao quero|nao obrigad[oa]|cancela|cancelar|cancele|pode cancelar|deixa|deixa pra la|esquece|"
-    r"negativo|no|nope|cancel)( (por favor|pfv|obrigad[oa]|please))?"
-)
+_NO_WORDS = _words("nao n cancela cancelar cancele cancelado esquece deixa negativo no nope cancel quero")
+_STRONG_NO = _words("nao n cancela cancelar cancele cancelado esquece negativo no nope cancel")
+_COURTESY = _words("por favor pfv pf obrigado obrigada valeu please thanks mesmo com ser fazer pra la e go ahead it")
 _THUMBS_UP = frozenset({"👍", "👍🏻", "👍🏼", "👍🏽", "👍🏾", "👍🏿", "✅", "👌"})
 _THUMBS_DOWN = frozenset({"👎", "👎🏻", "👎🏼", "👎🏽", "👎🏾", "👎🏿", "❌"})
 
@@ -97,12 +101,11 @@ def decide(text: str | None, *, choice_id: str | None = None, pending: PendingAc
         return Decision.YES
     if stripped in _THUMBS_DOWN:
         return Decision.NO
-    folded = re.sub(r"[^\w ]+", " ", _fold(stripped))
-    folded = re.sub(r"\s+", " ", folded).strip()
-    if not folded or len(folded) > 40:
+    words = re.sub(r"[^\w ]+", " ", _fold(stripped)).split()
+    if not words or len(words) > 8:
         return Decision.OTHER
-    if _YES.fullmatch(folded):
-        return Decision.YES
-    if _NO.fullmatch(folded):
+    if any(w in _STRONG_NO for w in words) and all(w in _NO_WORDS or w in _COURTESY for w in words):
         return Decision.NO
+    if any(w in _YES_WORDS for w in words) and all(w in _YES_WORDS or w in _COURTESY for w in words):
+        return Decision.YES
     return Decision.OTHER

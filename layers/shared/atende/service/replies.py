@@ -775,7 +775,7 @@ class ReplyService:
         loop = AgentLoop(max_steps=tenant.tools.max_steps, clock=self._clock)
         try:
             result = loop.run(
-                chat,  # type: ignore[arg-type]  # every adapter implements step (ToolCallingModel)
+                chat,
                 system,
                 [*memory_transcript(ctx.profile.memory), user_turn],
                 tools,

@@ -487,7 +487,8 @@ class ConversationStore:
                     # The checkpointed reply text is dropped: a completed claim holds no content.
                     "UpdateExpression": (
                         "SET #status = :done, completed_at = :now, expiration = if_not_exists(expiration, :expiration) "
-                        "REMOVE reply_parts, sent_ids, reply_kind, reply_lead, lead_kind, media, llm_usage, confirmed, agent_steps, lease_until"
+                        "REMOVE reply_parts, sent_ids, reply_kind, reply_lead, lead_kind, media, llm_usage, confirmed, agent_steps, "
+                        "lease_until"
                     ),
                     "ConditionExpression": _CLAIMABLE,
                     "ExpressionAttributeNames": {"#status": "status"},
