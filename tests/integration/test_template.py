@@ -148,6 +148,16 @@ def test_only_the_processor_can_read_the_graph_access_token(template):
     assert {"Ref": "MetaSecret"} not in readable("ProcessorFunction")
 
 
+def test_the_processor_reads_tool_secrets_and_queries_only_the_main_table(template):
+    [policy] = template["Resources"]["ProcessorFunction"]["Properties"]["Policies"]
+    [secrets] = [s for s in policy["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
+    grants = [r["Fn::Sub"].rsplit(":", 1)[1] for r in secrets["Resource"] if isinstance(r, dict) and "Fn::Sub" in r]
+    assert grants == ["atende/${Stage}/channels/*", "atende/${Stage}/tools/*"]
+    [query] = [s for s in policy["Statement"] if s["Action"] == "dynamodb:Query"]
+    assert query["Resource"] == {"Fn::GetAtt": ["AtendeTable", "Arn"]}
+    assert not any("Scan" in str(s["Action"]) for s in policy["Statement"])
+
+
 def test_outputs_include_the_webhook_url(template):
     assert template["Outputs"]["WebhookUrl"]["Value"] == {
         "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhooks/meta"

@@ -55,8 +55,10 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
     from atende.providers import BUNDLES, OutboundContext
     from atende.service.media import MediaReader
     from atende.service.replies import ReplyPolicy, ReplyService
+    from atende.store.business import BusinessStore
     from atende.store.conversations import ConversationStore
     from atende.store.tenants import TenantDirectory
+    from atende.tools.registry import ToolDeps
 
     secrets = SecretStore(max_age=settings.cache_seconds)
     provider_http = http_client or httpx.Client(timeout=settings.provider_timeout_seconds)
@@ -96,12 +98,23 @@ def build_reply_service(settings: ProcessorSettings, *, http_client: httpx.Clien
         # Built per message like the messenger: the token comes from the (cached) secrets store.
         return BUNDLES[channel.provider].media_source(channel, messenger, outbound)
 
+    conversations = ConversationStore(settings.table_name, settings.idempotency_table_name)
+    # The assistant's tools: Atende's own business data, the contact's sessions, and the
+    # tenants' endpoints (their HMAC keys from Secrets Manager). Built once; per message only
+    # the tools the tenant enabled are bound (atende.tools.registry).
+    tools = ToolDeps(
+        business=BusinessStore(settings.table_name),
+        sessions=conversations.sessions,
+        secrets=secrets,
+        allow_loopback=settings.remote_tools_allow_loopback,
+    )
     return ReplyService(
         directory=TenantDirectory(settings.table_name, cache_seconds=settings.cache_seconds),
-        conversations=ConversationStore(settings.table_name, settings.idempotency_table_name),
+        conversations=conversations,
         messenger_for=messenger_for,
         model_for=model_for,
         policy=ReplyPolicy(claim_lease_seconds=settings.claim_lease_seconds, dedup_ttl_days=settings.dedup_ttl_days),
         media=MediaReader(store=MediaStore(settings.media_bucket), transcriber_for=transcriber_for, vision_for=vision_for),
         media_source_for=media_source_for,
+        tools=tools,
     )

@@ -117,6 +117,9 @@ class ProcessorSettings:
     media_max_retries: int = 1
     provider_timeout_seconds: int = 10
     cache_seconds: int = 300
+    # Only the local stack sets this: a tenant tool endpoint on 127.0.0.1 (in Lambda, 127.0.0.1
+    # is the runtime API, never a tenant's server).
+    remote_tools_allow_loopback: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorSettings:
@@ -144,4 +147,5 @@ class ProcessorSettings:
             media_max_retries=_int(env, "MEDIA_MAX_RETRIES", 1),
             provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 10, minimum=1),
             cache_seconds=_int(env, "CONFIG_CACHE_SECONDS", 300),
+            remote_tools_allow_loopback=_optional(env, "REMOTE_TOOLS_ALLOW_LOOPBACK") == "true",
         )
