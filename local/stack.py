@@ -84,11 +84,13 @@ class LocalStack:
         aws.reset_clients()
         self.stack = provision(stage="dev")
         seed_demo(self.stack, sandbox_url=self.sandbox_url)
+        self._seed_tool_shops()
         self._store_llm_keys_from_environment()
 
         for logical_id in ("WebhookFunction", "ProcessorFunction"):
             os.environ.update(self.stack.function_environment(logical_id))
         os.environ["GRAPH_API_BASE_URL"] = f"http://{HOST}:{self.graph_port}"
+        os.environ["REMOTE_TOOLS_ALLOW_LOOPBACK"] = "true"  # the optician's demo ERP is on 127.0.0.1
         os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
         # The package logger may exist already (whoever imported atende.media before the stack
         # started, like local.demo), with the level of the environment it was created in.
@@ -161,6 +163,18 @@ class LocalStack:
             }
         )
         os.environ.pop("AWS_PROFILE", None)
+
+    def _seed_tool_shops(self) -> None:
+        """Catalogues for every seeded shop, the shops whose assistant uses tools, and the
+        optician's own ERP (a signed endpoint on 127.0.0.1) that answers its order questions."""
+        from local.business_seed import seed_business
+        from local.tenant_endpoint import start_tenant_endpoint
+        from local.tool_shops import seed_tool_shops
+
+        self.tenant_endpoint, server, url = start_tenant_endpoint(0)
+        self._servers.append(server)
+        seed_business(self.stack)
+        seed_tool_shops(self.stack, endpoint_url=url)
 
     def _store_llm_keys_from_environment(self) -> None:
         keys = {

@@ -76,7 +76,11 @@ ORDERS: dict[str, dict[str, Any]] = {
 }
 _PERIODS = {"manha": "de manhã", "tarde": "à tarde"}
 
-ORDER_NUMBER = {"type": "string", "description": "Número da ordem de serviço, no formato OS-1234.", "pattern": "^OS-[0-9]{4}$"}
+ORDER_NUMBER = {
+    "type": "string",
+    "description": "Número da ordem de serviço, no formato OS-1234 (ou só os 4 dígitos).",
+    "pattern": "^(OS-)?[0-9]{4}$",
+}
 ORDER_STATUS_PARAMETERS: dict[str, Any] = {
     "type": "object",
     "properties": {"order_number": ORDER_NUMBER},
@@ -234,14 +238,14 @@ class TenantEndpoint:
         return 404, _error("unknown_tool", f"No tool {tool[:40]!r} here.")
 
     def _order_status(self, arguments: dict[str, Any]) -> Answer:
-        number = str(arguments.get("order_number", ""))
+        number = _service_order(arguments)
         order = ORDERS.get(number)
         if order is None:
             return 404, _error("order_not_found", f"Não encontramos a ordem de serviço {number[:12]}. Confira o número no seu recibo.")
         return 200, {"order_number": number, **order}
 
     def _schedule_pickup(self, arguments: dict[str, Any], *, dry_run: bool) -> Answer:
-        number = str(arguments.get("order_number", ""))
+        number = _service_order(arguments)
         order = ORDERS.get(number)
         if order is None:
             return 404, _error("order_not_found", f"Não encontramos a ordem de serviço {number[:12]}.")
@@ -305,6 +309,12 @@ def start_tenant_endpoint(port: int = 0, *, demo: DemoOptician = DEMO_OPTICIAN) 
     endpoint = TenantEndpoint(demo)
     server = endpoint.serve(port=port)
     return endpoint, server, f"http://127.0.0.1:{server.server_address[1]}{TOOLS_PATH}"
+
+
+def _service_order(arguments: dict[str, Any]) -> str:
+    """Customers say "1001" as often as "OS-1001": the ERP's numbers are OS-nnnn."""
+    number = str(arguments.get("order_number", "")).strip().upper()
+    return number if number.startswith("OS-") else f"OS-{number}"
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
