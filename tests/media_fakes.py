@@ -69,8 +69,9 @@ def parse_multipart(request: httpx.Request) -> tuple[dict[str, str], list[tuple[
     return fields, files
 
 
-def _strict_schema_problem(schema: dict[str, Any], path: str = "schema") -> str | None:
-    """What OpenAI's strict mode refuses: objects must list every property as required and forbid extras."""
+def strict_schema_problem(schema: dict[str, Any], path: str = "schema") -> str | None:
+    """What OpenAI's strict mode refuses: objects must list every property as required and forbid
+    extras, down to the objects inside arrays."""
     if schema.get("type") == "object" or "properties" in schema:
         properties = schema.get("properties", {})
         if schema.get("additionalProperties") is not False:
@@ -78,8 +79,10 @@ def _strict_schema_problem(schema: dict[str, Any], path: str = "schema") -> str 
         if sorted(schema.get("required", [])) != sorted(properties):
             return f"{path}: 'required' is required to be supplied and to be an array including every key in properties"
         for name, sub in properties.items():
-            if problem := _strict_schema_problem(sub, f"{path}.{name}"):
+            if problem := strict_schema_problem(sub, f"{path}.{name}"):
                 return problem
+    if isinstance(schema.get("items"), dict):
+        return strict_schema_problem(schema["items"], f"{path}.items")
     return None
 
 
@@ -152,7 +155,7 @@ class FakeOpenAIMedia:
         response_format = body.get("response_format")
         if response_format and response_format.get("type") == "json_schema":
             spec = response_format.get("json_schema", {})
-            problem = _strict_schema_problem(spec.get("schema", {})) if spec.get("strict") else None
+            problem = strict_schema_problem(spec.get("schema", {})) if spec.get("strict") else None
             if not spec.get("name") or problem:
                 return openai_error(400, f"Invalid schema for response_format '{spec.get('name')}': {problem}")
         self.chats.append(body)
@@ -240,7 +243,9 @@ def _gemini_problem(body: dict[str, Any]) -> str | None:
                 if not isinstance(part.get("text"), str):
                     return "* GenerateContentRequest.contents.parts: must have one initialized field"
                 continue
-            if not inline.get("mimeType"):
+            # proto3 JSON accepts the field's JSON name and its proto name alike: google-genai 1.x sent
+            # "mimeType", 3.x sends "mime_type" inside inlineData.
+            if not (inline.get("mimeType") or inline.get("mime_type")):
                 return "* GenerateContentRequest.contents.parts.inline_data.mime_type: required"
             try:  # proto3 JSON bytes: standard or URL-safe base64 (the SDK sends the latter)
                 base64.b64decode(inline.get("data", "").replace("-", "+").replace("_", "/"), validate=True)

@@ -496,3 +496,36 @@ def test_the_sdk_client_cache_is_bounded_and_holds_no_raw_key() -> None:
 
     # Then the oldest was let go (the next use builds it again), and no cache key holds a raw key
     assert (gemini_client(GEMINI_KEY, options) is first, any("AIza" in repr(key) for key in llm._sdk_clients)) == (False, False)
+
+
+# --- one HTTP client stack -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_without_an_injected_client_the_sdks_still_send_through_httpx(provider: str) -> None:
+    # Given the options Lambda runs with (no injected client)
+    options = LlmOptions(timeout_seconds=7.0)
+
+    # When the provider's SDK client is built
+    if provider == "openai":
+        transport = openai_client(OPENAI_KEY, options)._client
+    else:
+        transport = gemini_client(GEMINI_KEY, options)._api_client._httpx_client
+
+    # Then its transport is an httpx client of ours (X-Ray instruments it; httpx2 carries nothing)
+    assert type(transport) is httpx.Client
+    assert transport.timeout == httpx.Timeout(7.0, connect=5.0)
+
+
+def test_the_gemini_api_version_is_pinned_not_the_sdks_default() -> None:
+    http, seen = scripted(httpx.Response(200, json=GEMINI_OK))
+    gemini_model(http).complete(SYSTEM_PROMPT, CONVERSATION)
+    assert seen[0].url.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+
+
+@pytest.mark.parametrize("setting", ["openai", "gemini", "local"])
+def test_every_selected_chat_model_takes_tool_steps(setting: str) -> None:
+    tenant = Tenant(tenant_id="padaria-pao-quente", name="Padaria Pão Quente", llm_provider=setting)
+    keys = LlmKeys(openai_api_key=OPENAI_KEY, gemini_api_key=GEMINI_KEY)
+    model = select_chat_model(tenant, keys, LlmOptions(http_client=scripted(httpx.Response(599))[0]))
+    assert callable(model.step) and callable(model.complete)

@@ -3,6 +3,11 @@
 ``select_chat_model`` picks the tenant's provider; SDKs (openai, google-genai) are imported
 inside their modules only when that provider is actually used, never at cold start, and their
 clients are built once per container and key (``cached_sdk_client``), shared by chat and media.
+
+Both SDKs talk through an ``httpx`` client (``sdk_http_client``): the one the project's channel
+clients use, the one X-Ray instruments and the one tests inject with an ``httpx.MockTransport``.
+openai 3 and google-genai 3 default to ``httpx2``; docs/decisions.md says why Atende does not
+(yet) and when it will.
 """
 
 from __future__ import annotations
@@ -118,14 +123,23 @@ class ChatModel(Protocol):
         """Answer the last user turn. Raises LlmUnavailable (transient) or LlmRejected."""
         ...
 
-
-class ToolCallingModel(ChatModel, Protocol):
     def step(
         self, system_prompt: str, transcript: Sequence[TranscriptItem], tools: Sequence[ToolSpec], *, parallel_calls: bool = True
     ) -> ModelStep:
         """One agent-loop call with tools offered (never executed by the SDK: no automatic function
-        calling). Same error contract as ``complete``. With no tools it is a plain answer."""
+        calling). Same error contract as ``complete``. With no tools it is a plain answer.
+
+        ``transcript`` is the remembered turns, then this message's earlier steps, each followed by
+        the ``ToolOutput`` of every call it made. ``parallel_calls=False`` keeps at most one call per
+        step (asked of the provider where it has the switch, enforced here in any case). Usage:
+        ``input_tokens`` counts every prompt token, ``cached_tokens`` the part of them read from the
+        provider's prompt cache, ``output_tokens`` every billed output token (reasoning included).
+        """
         ...
+
+
+# The agent loop's name for the same interface: every ChatModel takes steps.
+ToolCallingModel = ChatModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +158,27 @@ class LlmOptions:
     max_retries: int = 2
     openai_base_url: str | None = None
     gemini_base_url: str | None = None
+    # Pinned, not the SDK's default (google-genai 3 moved it to v1): the version these adapters and
+    # their fakes speak, changed on purpose (docs/decisions.md).
+    gemini_api_version: str = "v1beta"
     http_client: httpx.Client | None = None  # injected in tests to point SDKs at local fakes
+
+
+def sdk_http_client(options: LlmOptions, *, follow_redirects: bool) -> httpx.Client:
+    """The ``httpx`` client an SDK client sends through: the injected one, else a new one.
+
+    Called once per SDK client (``cached_sdk_client``), so each provider keeps one connection pool.
+    The SDK sets each request's timeout from its own options; this one only bounds what it does not.
+    """
+    if options.http_client is not None:
+        return options.http_client
+    import httpx
+
+    return httpx.Client(
+        timeout=httpx.Timeout(options.timeout_seconds, connect=5.0),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        follow_redirects=follow_redirects,
+    )
 
 
 # A container meets few (provider, key, options) combinations: chat and media options per provider,

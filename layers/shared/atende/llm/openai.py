@@ -1,14 +1,34 @@
-"""OpenAI (and OpenAI-compatible endpoints such as Groq via base URL) through the official SDK."""
+"""OpenAI (and OpenAI-compatible endpoints such as Groq via base URL) through the official SDK.
+
+Chat Completions for both plain answers and tool steps (docs/decisions.md: portable to compatible
+endpoints, stateless, what the fakes speak). Tools go as strict function tools; the SDK never runs
+them. The SDK sends through the project's ``httpx`` client (``sdk_http_client``): openai 3 accepts
+a legacy ``httpx.Client`` at run time, typed for ``httpx2`` only, hence the ``cast``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from atende.domain.conversation import Turn
 from atende.errors import LlmAuthError, LlmRejected, LlmUnavailable
-from atende.llm import MAX_OUTPUT_TOKENS, ChatCompletion, LlmOptions, as_openai_messages, cached_sdk_client
+from atende.llm import (
+    MAX_OUTPUT_TOKENS,
+    ChatCompletion,
+    LlmOptions,
+    ModelStep,
+    ToolCall,
+    ToolOutput,
+    TranscriptItem,
+    as_openai_messages,
+    cached_sdk_client,
+    sdk_http_client,
+)
+
+if TYPE_CHECKING:
+    from atende.tools import ToolSpec
 
 
 def openai_client(api_key: str, options: LlmOptions) -> Any:
@@ -25,7 +45,8 @@ def _build_openai_client(api_key: str, options: LlmOptions) -> Any:
         base_url=options.openai_base_url,  # None = SDK default (honours OPENAI_BASE_URL)
         timeout=options.timeout_seconds,
         max_retries=options.max_retries,
-        http_client=options.http_client,
+        # follow_redirects: what the SDK's own default client does.
+        http_client=cast(Any, sdk_http_client(options, follow_redirects=True)),
     )
 
 
@@ -46,6 +67,32 @@ def openai_errors() -> Iterator[None]:
         raise LlmRejected(f"OpenAI HTTP {exc.status_code}") from exc
     except openai.OpenAIError as exc:
         raise LlmUnavailable(f"OpenAI error: {type(exc).__name__}") from exc
+
+
+def openai_tool(spec: ToolSpec) -> dict[str, Any]:
+    """A strict function tool: the model's arguments must match the schema exactly (the tool layer
+    validates them again all the same)."""
+    return {
+        "type": "function",
+        "function": {"name": spec.name, "description": spec.description, "parameters": dict(spec.parameters), "strict": True},
+    }
+
+
+def openai_transcript(system_prompt: str, transcript: Sequence[TranscriptItem]) -> list[dict[str, Any]]:
+    """Chat Completions messages: each step is the assistant message that asked for its calls, and
+    each output a ``tool`` message answering one call id."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
+    for item in transcript:
+        if isinstance(item, Turn):
+            messages.append({"role": item.role, "content": item.text})
+        elif isinstance(item, ToolOutput):
+            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": item.output})
+        elif item.tool_calls:
+            calls = [{"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in item.tool_calls]
+            messages.append({"role": "assistant", "content": item.text or None, "tool_calls": calls})
+        else:
+            messages.append({"role": "assistant", "content": item.text})
+    return messages
 
 
 class OpenAIChatModel:
@@ -72,5 +119,40 @@ class OpenAIChatModel:
             provider=self.provider,
             model=response.model or self.model,
             input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+        )
+
+    def step(
+        self, system_prompt: str, transcript: Sequence[TranscriptItem], tools: Sequence[ToolSpec], *, parallel_calls: bool = True
+    ) -> ModelStep:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": openai_transcript(system_prompt, transcript),
+            "max_completion_tokens": MAX_OUTPUT_TOKENS,
+        }
+        if tools:  # tool_choice and parallel_tool_calls are refused without tools
+            request |= {"tools": [openai_tool(spec) for spec in tools], "tool_choice": "auto", "parallel_tool_calls": parallel_calls}
+        with openai_errors():
+            response = self._client.chat.completions.create(**request)
+        message = response.choices[0].message if response.choices else None
+        text = (message.content or "").strip() if message else ""
+        calls = tuple(
+            ToolCall(call_id=call.id, name=call.function.name, arguments=call.function.arguments or "{}")
+            for call in ((message.tool_calls or []) if message else [])
+            if getattr(call, "function", None) is not None  # function calls only: no custom tools are offered
+        )
+        if not parallel_calls:
+            calls = calls[:1]
+        if not text and not calls:
+            raise LlmUnavailable("OpenAI returned an empty answer")
+        usage = response.usage
+        details = usage.prompt_tokens_details if usage else None
+        return ModelStep(
+            text=text,
+            tool_calls=calls,
+            provider=self.provider,
+            model=response.model or self.model,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            cached_tokens=(details.cached_tokens or 0) if details else 0,
             output_tokens=usage.completion_tokens if usage else 0,
         )
