@@ -55,7 +55,7 @@ def output(call: ToolCall, result: ToolResult) -> ToolOutput:
             "Quero abrir um chamado",
             (
                 "open_ticket",
-                {"subject": "Chamado aberto pelo cliente no WhatsApp", "description": "Quero abrir um chamado", "priority": "normal"},
+                {"subject": "Solicitação do cliente", "description": "Quero abrir um chamado", "priority": "normal"},
             ),
         ),
         (
@@ -223,8 +223,8 @@ ORDER = ToolResult.success(
         ("meus pedidos", ToolResult.success({"orders": []}), "Não encontrei pedidos seus por aqui."),
         (
             "quero abrir um chamado",
-            ToolResult.success({"ticket_number": "77", "subject": "Chamado aberto pelo cliente no WhatsApp"}),
-            "Chamado nº 77 aberto: Chamado aberto pelo cliente no WhatsApp. A equipe vai responder por aqui.",
+            ToolResult.success({"ticket_number": "77", "subject": "Solicitação do cliente"}),
+            "Chamado nº 77 aberto: Solicitação do cliente. A equipe vai responder por aqui.",
         ),
         (
             "reclamação: veio errado",

@@ -229,7 +229,9 @@ def tool_intent(said: str) -> ToolIntent | None:
             start = ticket.end() + about.start(group)
             detail = " ".join(_original_span(said, origin, start, len(folded)).split()).rstrip(".!?")
         kind = "Reclamação" if folded[ticket.start() : ticket.end()].startswith("reclam") else "Chamado"
-        subject = _clip(f"{kind}: {detail}" if detail else f"{kind} aberto pelo cliente no WhatsApp", 80)
+        subject = _clip(
+            f"{kind}: {detail}" if detail else ("Reclamação do cliente" if kind == "Reclamação" else "Solicitação do cliente"), 80
+        )
         return ToolIntent(("open_ticket", {"subject": subject, "description": _clip(clipped, 1000), "priority": "normal"}))
     purchase = _PURCHASE.search(folded)
     if purchase:
