@@ -37,6 +37,7 @@ SECTIONS = {
     "webhook_warm_cpu": "bench.webhook_warm",
     "verify_normalise_vs_pywa": "bench.normalise",
     "processor": "bench.processor",
+    "processor_tools": "bench.tools",
     "media_memory": "bench.media_memory",
     "processor_cpu_vs_before": "bench.processor_compare",
 }

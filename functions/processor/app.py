@@ -20,7 +20,7 @@ from atende.config import ProcessorSettings
 from atende.domain.messages import EnvelopeError
 from atende.errors import AtendeError
 from atende.observability import count, logger, metrics
-from atende.service.replies import Attempt, ReplyService, burst_followers
+from atende.service.replies import Attempt, ReplyService, burst_neighbours
 from atende.store.queue import dead_letter
 
 tracer = Tracer()
@@ -53,6 +53,7 @@ class OutOfTime(AtendeError):
 _followers: dict[str, tuple[int, ...]] = {}
 _seen: dict[str, bool] = {}  # record id → whether the handler did real work on it
 _retry_after: dict[str, int] = {}
+_earlier: dict[str, tuple[int, ...]] = {}
 _full_batch_end = [""]  # the last record's id when the batch was full (a burst may continue behind it)
 
 
@@ -96,6 +97,7 @@ def record_handler(record: SQSRecord) -> str:
         later_in_batch=_followers.get(record.message_id, ()),
         max_attempts=settings.max_attempts,
         ends_full_batch=record.message_id == _full_batch_end[0],
+        earlier_in_batch=_earlier.get(record.message_id, ()),
     )
     logger.set_correlation_id(record.attributes.message_deduplication_id)
     _seen[record.message_id] = True
@@ -146,9 +148,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _seen.clear()
     _retry_after.clear()
     _full_batch_end[0] = records[-1]["messageId"] if records and len(records) >= _settings().batch_size else ""
-    _followers.update(
-        burst_followers([(r["messageId"], r.get("attributes", {}).get("MessageGroupId"), r.get("body", "")) for r in records])
-    )
+    _earlier.clear()
+    neighbours = burst_neighbours([(r["messageId"], r.get("attributes", {}).get("MessageGroupId"), r.get("body", "")) for r in records])
+    for record_id, (earlier, later) in neighbours.items():
+        _earlier[record_id] = earlier
+        _followers[record_id] = later
     response = process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
     _rescue(records, response)
     _backoff(event, response)

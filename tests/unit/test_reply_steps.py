@@ -48,7 +48,7 @@ from atende.errors import (
 )
 from atende.media.store import StoredMedia
 from atende.service.media import MediaReading
-from atende.service.replies import Attempt, Deferred, SendUnconfirmed, burst_followers
+from atende.service.replies import Attempt, Deferred, SendUnconfirmed, burst_followers, burst_neighbours
 from atende.store.conversations import Claim, ClaimState
 from tests.conftest import fixture_json
 from tests.fakes_ports import (
@@ -123,10 +123,22 @@ def status(name: str, provider_message_id: str, *, callback_data: str | None = N
 
 
 def attempt(
-    receive_count: int = 1, *, sqs: str = FIRST_SQS, later: tuple[int, ...] = (), max_receive_count: int = 10, ends_full_batch: bool = False
+    receive_count: int = 1,
+    *,
+    sqs: str = FIRST_SQS,
+    later: tuple[int, ...] = (),
+    max_receive_count: int = 10,
+    ends_full_batch: bool = False,
+    earlier: tuple[int, ...] = (),
 ) -> Attempt:
     return Attempt(
-        receive_count, max_receive_count, sqs_message_id=sqs, later_in_batch=later, max_attempts=5, ends_full_batch=ends_full_batch
+        receive_count,
+        max_receive_count,
+        sqs_message_id=sqs,
+        later_in_batch=later,
+        max_attempts=5,
+        ends_full_batch=ends_full_batch,
+        earlier_in_batch=earlier,
     )
 
 
@@ -496,28 +508,38 @@ def test_a_young_message_with_followers_in_the_batch_is_not_held() -> None:
     assert world.handle(meta("text"), attempt(later=(T0 + 1,))) == "merged"
 
 
-def test_an_old_message_ending_a_full_batch_waits_once_for_the_followers_queued_behind_it() -> None:
-    # Given a two-minute-old message, the last record of a full batch (a backlog: the rest of its
-    # burst may be queued behind it)
+def test_an_old_message_ending_a_full_batch_mid_burst_waits_for_the_followers_queued_behind_it() -> None:
+    # Given a two-minute-old message, the last record of a full batch, a second after the previous
+    # message of its conversation in that batch (a backlog: the rest of its burst may be queued behind it)
     world = World(now=T0 + 120)
     # When it is handled
     with pytest.raises(Deferred) as held:
-        world.handle(meta("text"), attempt(ends_full_batch=True))
+        world.handle(meta("text"), attempt(ends_full_batch=True, earlier=(T0 - 1,)))
     # Then it comes back in a second, leading the next batch, unattempted and before any round trip
     assert (held.value.retry_after_seconds, held.value.attempted, world.store.calls) == (1, False, Counter())
 
 
 @pytest.mark.parametrize(
-    ("receive_count", "later", "pause"),
-    [(3, (), 3), (9, (), 3), (1, (T0 + 1,), 3), (1, (), 0)],
-    ids=["waited-twice-already", "could-dead-letter", "has-a-follower-in-the-batch", "bursts-off"],
+    ("receive_count", "later", "earlier", "pause"),
+    [
+        (3, (), (T0 - 1,), 3),
+        (9, (), (T0 - 1,), 3),
+        (1, (T0 + 1,), (T0 - 1,), 3),
+        (1, (), (T0 - 1,), 0),
+        (1, (), (), 3),
+        (1, (), (T0 - 60,), 3),
+    ],
+    ids=["waited-twice-already", "could-dead-letter", "has-a-follower-in-the-batch", "bursts-off", "alone-in-the-batch", "no-burst"],
 )
-def test_an_old_message_ending_a_full_batch_is_answered_at_once(receive_count: int, later: tuple[int, ...], pause: int) -> None:
+def test_an_old_message_ending_a_full_batch_is_answered_at_once(
+    receive_count: int, later: tuple[int, ...], earlier: tuple[int, ...], pause: int
+) -> None:
     # Given the last record of a full batch that waited twice already, or is on the delivery that could
-    # dead-letter it, or merges into a follower of the same batch, or a tenant with bursts off
+    # dead-letter it, or merges into a follower of the same batch, or a tenant with bursts off, or
+    # no earlier message of its conversation within the pause came in the batch (no burst in progress)
     world = World(replace(TENANT, burst_pause_seconds=pause), now=T0 + 120)
-    # Then it is not held again
-    outcome = world.handle(meta("text"), attempt(receive_count, later=later, ends_full_batch=True))
+    # Then it is not held
+    outcome = world.handle(meta("text"), attempt(receive_count, later=later, ends_full_batch=True, earlier=earlier))
     assert outcome == ("merged" if later and pause else "replied")
 
 
@@ -1258,3 +1280,12 @@ def test_a_retry_across_closing_time_does_not_relabel_a_sent_answer_as_the_out_o
     first, second = _two_part_answer()
     records = sorted((o["SK"], o["text"], o["kind"]) for o in world.outbound())
     assert (f"MSG#OUT#{sent}", first, "reply") in records and [r[1:] for r in records if r[0] != f"MSG#OUT#{sent}"] == [(second, "reply")]
+
+
+def test_burst_neighbours_are_the_earlier_and_later_answerable_messages_of_each_group() -> None:
+    # Given two messages of Mariana's and one of João's in a batch
+    first, second, _ = _burst_batch()
+    joao = meta("text", contact=replace(first.contact, contact_id="c:553188887766", wa_id="553188887766"), timestamp=T0 + 1)
+    records = [("r1", first.group_id, first.to_json()), ("r2", joao.group_id, joao.to_json()), ("r3", first.group_id, second.to_json())]
+    # Then each record knows its own conversation's earlier and later timestamps, and no other's
+    assert burst_neighbours(records) == {"r1": ((), (T0 + 2,)), "r2": ((), ()), "r3": ((T0,), ())}

@@ -161,6 +161,8 @@ class Attempt:
     # The last record of a batch that was full: its conversation's next messages may be waiting in
     # the queue behind it (FIFO hands out a group's messages together, in order, as far as they fit).
     ends_full_batch: bool = False
+    # Timestamps of this conversation's earlier answerable messages in the same batch.
+    earlier_in_batch: tuple[int, ...] = ()
 
     @property
     def attempt_id(self) -> str:
@@ -353,6 +355,19 @@ _STAMP_AND_TYPE = re.compile(r'"timestamp":(\d+),"type":"([a-z_]+)"')
 _MESSAGE_ID = re.compile(r'"provider_message_id":"((?:[^"\\]|\\.)*)"')
 
 
+def burst_neighbours(records: Sequence[tuple[str, str | None, str]]) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """For each record: (earlier, later) timestamps of the answerable messages of its group in the batch."""
+    followers = burst_followers(records)
+    earlier: dict[str, tuple[int, ...]] = {}
+    seen: dict[str, list[int]] = {}
+    for record_id, group, body in records:
+        earlier[record_id] = tuple(seen.get(group or "", ()))
+        match = _STAMP_AND_TYPE.search(body) if '"kind":"message"' in body else None
+        if match is not None and MessageType(match.group(2)) in ANSWERABLE_TYPES:
+            seen.setdefault(group or "", []).append(int(match.group(1)))
+    return {record_id: (earlier[record_id], followers[record_id]) for record_id, _, _ in records}
+
+
 def burst_followers(records: Sequence[tuple[str, str | None, str]]) -> dict[str, tuple[int, ...]]:
     """For each record (id, group, body) of a batch: timestamps of later answerable messages in its group.
 
@@ -531,7 +546,9 @@ class ReplyService:
         if age < pause:
             count("InboundHeldForBurst")
             raise Deferred("waiting for the rest of a burst", retry_after_seconds=max(1, min(pause, pause - age)))
-        if attempt.ends_full_batch and attempt.receive_count <= BATCH_END_HOLDS:
+        # A burst in progress at the end of a full batch: its previous message is within the pause.
+        in_burst = bool(attempt.earlier_in_batch) and message.timestamp - attempt.earlier_in_batch[-1] <= pause
+        if attempt.ends_full_batch and in_burst and attempt.receive_count <= BATCH_END_HOLDS:
             count("InboundHeldForBurst")
             raise Deferred("a full batch may have cut a burst", retry_after_seconds=1)
 
