@@ -217,7 +217,7 @@ class FakeGemini:
         match = re.fullmatch(r"/v1beta/models/([\w.-]+):generateContent", request.url.path)
         if request.method != "POST" or match is None:
             return gemini_error(404, "Not found", "NOT_FOUND")
-        body = json.loads(request.content)
+        body = _as_the_api_reads_it(json.loads(request.content))
         if problem := _gemini_problem(body):
             return gemini_error(400, problem, "INVALID_ARGUMENT")
         self.requests.append((match.group(1), body))
@@ -235,6 +235,21 @@ class FakeGemini:
         )
 
 
+# proto3 JSON: a field may be spelled with its JSON name or its proto name, and the API reads both
+# as one field. google-genai 1.x sent inlineData's fields as "mimeType"; 3.x sends "mime_type".
+_INLINE_FIELD_NAMES = {"mime_type": "mimeType", "display_name": "displayName"}
+
+
+def _as_the_api_reads_it(body: dict[str, Any]) -> dict[str, Any]:
+    """The request with inline media's field names in their JSON spelling (values untouched), so
+    assertions see what the API parsed, whichever spelling the SDK wrote."""
+    for content in body.get("contents", []):
+        for part in content.get("parts", []):
+            if isinstance(part.get("inlineData"), dict):
+                part["inlineData"] = {_INLINE_FIELD_NAMES.get(k, k): v for k, v in part["inlineData"].items()}
+    return body
+
+
 def _gemini_problem(body: dict[str, Any]) -> str | None:
     for content in body.get("contents", []):
         for part in content.get("parts", []):
@@ -243,9 +258,7 @@ def _gemini_problem(body: dict[str, Any]) -> str | None:
                 if not isinstance(part.get("text"), str):
                     return "* GenerateContentRequest.contents.parts: must have one initialized field"
                 continue
-            # proto3 JSON accepts the field's JSON name and its proto name alike: google-genai 1.x sent
-            # "mimeType", 3.x sends "mime_type" inside inlineData.
-            if not (inline.get("mimeType") or inline.get("mime_type")):
+            if not inline.get("mimeType"):
                 return "* GenerateContentRequest.contents.parts.inline_data.mime_type: required"
             try:  # proto3 JSON bytes: standard or URL-safe base64 (the SDK sends the latter)
                 base64.b64decode(inline.get("data", "").replace("-", "+").replace("_", "/"), validate=True)
