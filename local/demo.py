@@ -260,9 +260,11 @@ class Client:
         if self.channel == "meta":
             mine = {self.customer.wa_id, self.customer.user_id}
             return [
-                str(m["payload"]["text"]["body"])
+                str(m["payload"]["text"]["body"] if m["payload"]["type"] == "text" else m["payload"]["interactive"]["body"]["text"])
                 for m in messages
-                if m["payload"].get("type") == "text" and m["phone_number_id"] == self.phone_number_id and m["payload"].get("to") in mine
+                if m["payload"].get("type") in ("text", "interactive")
+                and m["phone_number_id"] == self.phone_number_id
+                and m["payload"].get("to") in mine
             ]
         if self.channel == "evolution":
             return [str(m["payload"]["text"]) for m in messages if m["action"] == "sendText"]

@@ -66,6 +66,8 @@ class OutboundCall:
 
     @property
     def text(self) -> str | None:
+        if self.payload.get("type") == "interactive":
+            return ((self.payload.get("interactive") or {}).get("body") or {}).get("text")
         return (self.payload.get("text") or {}).get("body")
 
 

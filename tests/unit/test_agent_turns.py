@@ -327,3 +327,52 @@ def test_a_message_id_of_the_meta_fixture_still_works(world: AgentWorld) -> None
     world.model.then(says("Olá!"))
     outcome = world.service.handle(meta("text").to_json(), Attempt(1, 10, sqs_message_id="sqs-1"))
     assert outcome == "replied"
+
+
+class ButtonMessenger(FakeMessenger):
+    """A channel with reply buttons (Meta's): records the buttons, delivers the body like a text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buttons: list[list[tuple[str, str]]] = []
+
+    def send_buttons(self, to: str, body: str, buttons: list[tuple[str, str]], *, callback_data: str | None = None) -> Any:
+        self.buttons.append(list(buttons))
+        return self.send_text(to, body, callback_data=callback_data)
+
+
+def test_on_a_channel_with_buttons_the_question_carries_them_and_a_tap_confirms() -> None:
+    # Given a channel with reply buttons
+    world = AgentWorld()
+    world.messenger = ButtonMessenger()
+    world.service._messenger_for = world.messenger.for_channel
+    # When the model asks for an order
+    asked = _ask_for_an_order(world)
+    # Then the question carries a yes and a no button, bound to the message that asked
+    assert world.messenger.buttons == [
+        [(f"confirm:{asked.provider_message_id}", "Sim, confirmar"), (f"cancel:{asked.provider_message_id}", "Não")]
+    ]
+    # When the customer taps "Sim, confirmar" (Meta's button_reply carries its id)
+    tap = replace(
+        meta("interactive_button_reply"),
+        timestamp=NOW - 5,
+        provider_message_id="wamid.TAP0001",
+        extra={"interactive_type": "button_reply", "reply_id": f"confirm:{asked.provider_message_id}"},
+    )
+    outcome, _ = world.say("", same=tap)
+    # Then the order is placed
+    assert (outcome, len(world.orders())) == ("replied", 1)
+
+
+def test_a_tap_on_an_old_questions_button_does_not_confirm_the_new_one(world: AgentWorld) -> None:
+    _ask_for_an_order(world)
+    world.model.then(says("Pode repetir?"))
+    stale = replace(
+        meta("interactive_button_reply"),
+        timestamp=NOW - 5,
+        provider_message_id="wamid.TAP0002",
+        text="Ok",
+        extra={"interactive_type": "button_reply", "reply_id": "confirm:wamid.SOME-OLDER-QUESTION"},
+    )
+    world.say("", same=stale)
+    assert world.orders() == []

@@ -156,6 +156,7 @@ class MetaClient:
         header: str | None = None,
         footer: str | None = None,
         reply_to: str | None = None,
+        callback_data: str | None = None,
     ) -> SentMessage:
         """Up to three reply buttons; the customer's tap comes back as an INTERACTIVE button_reply with the id."""
         if not 1 <= len(buttons) <= _MAX_BUTTONS:
@@ -166,7 +167,7 @@ class MetaClient:
         _unique("button title", titles)
         replies = [{"type": "reply", "reply": {"id": button_id, "title": title}} for button_id, title in zip(ids, titles, strict=True)]
         interactive = {"type": "button", "body": {"text": _required("body", body, _BUTTONS_BODY_LIMIT)}, "action": {"buttons": replies}}
-        return self._send(to, "interactive", _framed(interactive, header, footer), reply_to)
+        return self._send(to, "interactive", _framed(interactive, header, footer), reply_to, callback_data)
 
     def send_list(
         self,

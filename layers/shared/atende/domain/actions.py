@@ -96,6 +96,8 @@ def decide(text: str | None, *, choice_id: str | None = None, pending: PendingAc
             return Decision.YES
         if choice_id == CANCEL_BUTTON_PREFIX + pending.asked_in:
             return Decision.NO
+        # A tap on some other button (an older question's "Sim"): its title is no answer to this one.
+        return Decision.OTHER
     stripped = (text or "").strip()
     if stripped in _THUMBS_UP:
         return Decision.YES

@@ -815,8 +815,15 @@ class ReplyService:
         logger.info("agent answered", extra={"steps": len(result.steps), "tools": list(result.tools_used), "refused": len(result.refused)})
         effects = self._agent_effects(ctx, result)
         if result.pending is not None:
+            from atende.domain.actions import CANCEL_BUTTON_PREFIX, CONFIRM_BUTTON_PREFIX
+
             key = {"create_order": "confirm_order", "open_ticket": "confirm_ticket"}.get(result.pending.tool, "confirm_action")
             text = bot_text(key, tenant.language, tenant.texts, summary=result.pending.summary)
+            # Where the channel has reply buttons the question carries two; elsewhere the words say it.
+            effects["buttons"] = [
+                [CONFIRM_BUTTON_PREFIX + result.pending.asked_in, bot_text("confirm_yes_button", tenant.language, tenant.texts)[:20]],
+                [CANCEL_BUTTON_PREFIX + result.pending.asked_in, bot_text("confirm_no_button", tenant.language, tenant.texts)[:20]],
+            ]
         elif result.handoff_reason is not None:
             count("HandoffRequested")
             text = bot_text("handoff_requested", tenant.language, tenant.texts)
@@ -972,10 +979,17 @@ class ReplyService:
                 count("SendReconciled")
                 sent.append(confirmed)
                 continue
+            callback = f"{message.provider_message_id}|{index}"
+            buttons: list[list[str]] = composed.effects.get("buttons") or [] if index == len(parts) - 1 else []
+            send_buttons = getattr(messenger, "send_buttons", None) if buttons else None
             try:
-                result = messenger.send_text(
-                    message.contact.reply_address, parts[index], callback_data=f"{message.provider_message_id}|{index}"
-                )
+                if send_buttons is not None:
+                    # The channel has reply buttons (Meta): the customer's tap comes back with its id.
+                    result = send_buttons(
+                        message.contact.reply_address, parts[index], [(str(i), str(t)) for i, t in buttons], callback_data=callback
+                    )
+                else:
+                    result = messenger.send_text(message.contact.reply_address, parts[index], callback_data=callback)
             except OutsideServiceWindow:
                 count("ReplyFailedOutsideWindow")
                 return Outcome.OUTSIDE_WINDOW
