@@ -529,3 +529,10 @@ def test_every_selected_chat_model_takes_tool_steps(setting: str) -> None:
     keys = LlmKeys(openai_api_key=OPENAI_KEY, gemini_api_key=GEMINI_KEY)
     model = select_chat_model(tenant, keys, LlmOptions(http_client=scripted(httpx.Response(599))[0]))
     assert callable(model.step) and callable(model.complete)
+
+
+def test_gemini_thinking_tokens_count_as_output() -> None:
+    thinking = {**GEMINI_OK, "usageMetadata": {"promptTokenCount": 58, "candidatesTokenCount": 13, "thoughtsTokenCount": 96}}
+    http, _ = scripted(httpx.Response(200, json=thinking))
+    completion = gemini_model(http).complete(SYSTEM_PROMPT, CONVERSATION)
+    assert (completion.input_tokens, completion.output_tokens) == (58, 13 + 96)

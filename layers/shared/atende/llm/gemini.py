@@ -170,7 +170,8 @@ class GeminiChatModel:
             provider=self.provider,
             model=self.model,
             input_tokens=(usage.prompt_token_count or 0) if usage else 0,
-            output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+            # Thinking tokens are billed as output (gemini-2.5-flash thinks by default).
+            output_tokens=((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0,
         )
 
     def step(
