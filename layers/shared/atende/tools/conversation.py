@@ -126,7 +126,7 @@ class RequestHuman:
             "Chama um atendente humano para continuar a conversa. Use quando o cliente pedir uma pessoa, "
             "estiver insatisfeito, ou quando o pedido estiver fora do que você pode resolver."
         ),
-        parameters=_object({"reason": {"type": "string", "description": "Motivo em poucas palavras.", "maxLength": 300}}),
+        parameters=_object({"reason": {"type": "string", "description": "Motivo em poucas palavras (até 200 caracteres)."}}),
     )
 
     def run(self, ctx: ToolContext, arguments: Mapping[str, Any]) -> ToolResult:
