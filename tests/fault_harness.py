@@ -983,6 +983,7 @@ class Outcome:
     # (test_a_burst_cut_by_a_batch_boundary_gets_one_answer).
     split_bursts: list[str] = field(default_factory=list)
 
+
 APOLOGY_KEY = "apology"
 NOTICE_KEY = "unsupported_type"
 
