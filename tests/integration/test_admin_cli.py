@@ -169,7 +169,7 @@ def test_invalid_settings_exit_2_listing_every_problem(stack, capsys):
         "error: invalid settings, nothing was changed:",
         "  - burst_pause_seconds must be between 0 and 15",
         "  - unknown setting 'colour' (known: name, system_prompt, language, llm_provider, llm_model, memory_turns, retention_days, "
-        "texts, media, hours, out_of_hours, session_idle_minutes, burst_pause_seconds, flood_limit_per_minute)",
+        "texts, media, hours, out_of_hours, session_idle_minutes, burst_pause_seconds, flood_limit_per_minute, tools)",
     ]
     assert TenantDirectory(table, cache_seconds=0).tenant_record(PADARIA) == before
 

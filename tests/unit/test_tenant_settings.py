@@ -396,3 +396,37 @@ def test_a_reset_setting_is_removed_from_the_item_and_an_unversioned_item_is_ver
     # Then the attribute is gone and the item is at version 1
     item = ddb.get_item(TableName=table, Key=key)["Item"]
     assert ("llm_model" in item, item["version"], change.version) == (False, {"N": "1"}, 1)
+
+
+@pytest.mark.parametrize(
+    ("tools", "problem"),
+    [
+        ({"enabled": ["transfer_money"]}, "unknown tools ['transfer_money']"),
+        ({"enabled": ["search_products", "search_products"]}, "lists a tool twice"),
+        ({"max_steps": 9}, "tools.max_steps must be between 1 and 8"),
+        ({"max_steps": True}, "tools.max_steps must be a whole number"),
+        ({"enabled": "search_products"}, "tools.enabled must be a list"),
+        ({"colour": "blue"}, "tools: unknown keys ['colour']"),
+        (
+            {"enabled": ["order_status"], "remote": {"order_status": {"description": "x", "url": "http://erp.example.com/tools"}}},
+            "remote tool 'order_status'",
+        ),
+    ],
+    ids=["unknown-tool", "twice", "too-many-steps", "steps-not-a-number", "not-a-list", "unknown-key", "remote-over-http"],
+)
+def test_invalid_tool_settings_are_refused_and_nothing_is_written(tools: dict[str, Any], problem: str) -> None:
+    directory = directory_with()
+    with pytest.raises(SettingsInvalid) as refused:
+        update_tenant_settings(directory, PADARIA.tenant_id, {"tools": tools}, actor="cli:ana")
+    assert any(problem in p for p in refused.value.problems), refused.value.problems
+    assert directory.writes == []
+
+
+def test_a_tool_pointed_at_the_tenants_endpoint_can_be_enabled() -> None:
+    from local.tenant_endpoint import demo_remote_tools
+
+    remote = demo_remote_tools("https://erp.otica.example.com.br/atende/tools")
+    change = update_tenant_settings(
+        directory_with(), PADARIA.tenant_id, {"tools": {"enabled": ["order_status", "schedule_pickup"], "remote": remote}}, actor="cli:ana"
+    )
+    assert (change.after.tools.enabled, sorted(change.after.tools.remote)) == (("order_status", "schedule_pickup"), sorted(remote))
