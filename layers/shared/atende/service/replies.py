@@ -829,7 +829,10 @@ class ReplyService:
             text = bot_text("handoff_requested", tenant.language, tenant.texts)
         else:
             text = result.text
-            known = [user_turn.text, *(t.text for t in ctx.profile.memory), *(o.output for o in result.items if hasattr(o, "output"))]
+            # What may be quoted: the customer's own words, what was said before (checked when it was
+            # sent), and the tenant's own settings. Not tool outputs: their free text (a product
+            # description, an endpoint's message) is data anyone may have planted an identifier in.
+            known = [user_turn.text, *(t.text for t in ctx.profile.memory)]
             known += [tenant.name, tenant.system_prompt, *tenant.texts.values(), ctx.routed.channel.display_phone_number or ""]
             if foreign_identifiers(text, known):
                 # Never send what could be another person's data, however the model got it.
