@@ -487,6 +487,7 @@ def _profile_after(
         "conversation": completion.conversation.to_item() if completion.conversation is not None else None,
         "flood": completion.flood.to_item() if completion.flood is not None else None,
         "pending_action": completion.action,
+        "offered_choices": list(completion.choices) if completion.choices is not None else None,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item

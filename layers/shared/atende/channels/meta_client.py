@@ -179,6 +179,7 @@ class MetaClient:
         header: str | None = None,
         footer: str | None = None,
         reply_to: str | None = None,
+        callback_data: str | None = None,
     ) -> SentMessage:
         """A menu of up to ten rows in up to ten sections; a pick comes back as an INTERACTIVE list_reply with the row id."""
         if not 1 <= len(sections) <= _MAX_SECTIONS:
@@ -202,7 +203,7 @@ class MetaClient:
             "body": {"text": _required("body", body, _LIST_BODY_LIMIT)},
             "action": {"button": _required("list button label", button_label, _LIST_LABEL_LIMIT), "sections": action_sections},
         }
-        return self._send(to, "interactive", _framed(interactive, header, footer), reply_to)
+        return self._send(to, "interactive", _framed(interactive, header, footer), reply_to, callback_data)
 
     # --- one request shape, one error map ---------------------------------------------------
 

@@ -57,6 +57,7 @@ class AgentResult:
     items: tuple[ModelStep | ToolOutput, ...]  # this message's exchange, oldest first
     pending: PendingAction | None = None  # a write waiting for the customer's yes
     handoff_reason: str | None = None  # the model asked for a person
+    choices: tuple[str, tuple[str, ...]] | None = None  # (question, option titles) the customer picks from
     tools_used: tuple[str, ...] = ()
     refused: tuple[str, ...] = field(default=())  # calls the tool layer refused (unknown tool, bad arguments)
 
@@ -166,6 +167,7 @@ class AgentLoop:
                 return AgentResult(step.text.strip(), tuple(items), tools_used=tuple(used), refused=tuple(refused))
             pending: PendingAction | None = None
             handoff: str | None = None
+            choices: tuple[str, tuple[str, ...]] | None = None
             for call in step.tool_calls:
                 tool = offered.get(call.name)
                 result: ToolResult
@@ -181,11 +183,15 @@ class AgentLoop:
                         used.append(call.name)
                     pending = pending or asked
                     handoff = handoff if handoff is not None else handed
+                    if call.name == "offer_choices" and result.ok and choices is None:
+                        choices = (str(result.data["question"]), tuple(str(t) for t in result.data["options"]))
                 items.append(_output(call.call_id, call.name, result))
             if handoff is not None:
                 return AgentResult("", tuple(items), handoff_reason=handoff, tools_used=tuple(used), refused=tuple(refused))
             if pending is not None:
                 return AgentResult("", tuple(items), pending=pending, tools_used=tuple(used), refused=tuple(refused))
+            if choices is not None:
+                return AgentResult("", tuple(items), choices=choices, tools_used=tuple(used), refused=tuple(refused))
             checkpoint(items)
 
     def _call(

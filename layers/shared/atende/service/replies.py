@@ -58,6 +58,7 @@ from atende.domain.messages import (
     EnvelopeKind,
     InboundMessage,
     MessageType,
+    Provider,
     RoutedMessage,
     StatusUpdate,
     read_envelope,
@@ -209,6 +210,7 @@ class Context:
     closed_session: Session | None  # the previous session, closed by that silence
     flood: FloodWindow  # the flood window with this message counted
     readable: str | None  # what the assistant would read (None for media until understood)
+    picked: str | None = None  # the option this message picked, when the last answer offered choices
 
     @property
     def message(self) -> RoutedMessage:
@@ -574,6 +576,10 @@ class ReplyService:
             if settled is not None:
                 return settled
             drop_action = True
+        # The last answer offered choices: this message may be the pick (a tap, or the option's number).
+        drop_choices = bool(ctx.profile.choices)
+        if drop_choices:
+            ctx = replace(ctx, picked=picked_option(ctx.message, ctx.profile.choices))
         # The tenant's chat model, built on first use: a media notice never pays for an SDK client.
         model = cache(lambda: self._model_for(ctx.tenant))
         reading: MediaReading | None = None
@@ -582,6 +588,8 @@ class ReplyService:
         composed = self._compose(ctx, holder, model, reading)
         if drop_action and "action" not in composed.effects:
             composed = replace(composed, effects={**composed.effects, "action": {}})
+        if drop_choices and "choices" not in composed.effects:
+            composed = replace(composed, effects={**composed.effects, "choices": []})
         return self._deliver_and_commit(ctx, holder, messenger, composed, _OUTCOME_OF[composed.kind], reading=reading)
 
     # --- confirm ---------------------------------------------------------------------------
@@ -710,6 +718,8 @@ class ReplyService:
             return Composed([bot_text(notice[0], tenant.language, tenant.texts, **notice[1])], PartKind.NOTICE)
         # A burst's earlier messages are read together with this one: one turn, one answer.
         text = user_turn_text(ctx.message, reading.turn if reading is not None else None, [t.text for t in ctx.profile.pending])
+        if ctx.picked:
+            text += f"\n[opção escolhida: {ctx.picked}]"
         user_turn = Turn("user", text, ctx.message.timestamp)
         holder.model_called = True
         tools = self._tools_for(ctx)
@@ -827,6 +837,18 @@ class ReplyService:
         elif result.handoff_reason is not None:
             count("HandoffRequested")
             text = bot_text("handoff_requested", tenant.language, tenant.texts)
+        elif result.choices is not None:
+            count("ChoicesOffered")
+            question, titles = result.choices
+            effects["choices"] = list(titles)
+            ids = [f"{CHOICE_PREFIX}{n}" for n in range(1, len(titles) + 1)]
+            if ctx.routed.channel.provider is not Provider.META:
+                # No interactive messages on this channel: a numbered text, answered with the number.
+                text = question + "\n" + "\n".join(f"{n}. {t}" for n, t in enumerate(titles, start=1))
+            elif len(titles) <= 3 and len({_shown(t, 20) for t in titles}) == len(titles):
+                text, effects["buttons"] = question, [[i, _shown(t, 20)] for i, t in zip(ids, titles, strict=True)]
+            else:
+                text, effects["list"] = question, [[i, _shown(t, 24), t] for i, t in zip(ids, titles, strict=True)]
         else:
             text = result.text
             # What may be quoted: the customer's own words, what was said before (checked when it was
@@ -983,16 +1005,28 @@ class ReplyService:
                 sent.append(confirmed)
                 continue
             callback = f"{message.provider_message_id}|{index}"
-            buttons: list[list[str]] = composed.effects.get("buttons") or [] if index == len(parts) - 1 else []
+            last = index == len(parts) - 1
+            buttons: list[list[str]] = composed.effects.get("buttons") or [] if last else []
+            rows: list[list[str]] = composed.effects.get("list") or [] if last else []  # [id, shown, whole]
             send_buttons = getattr(messenger, "send_buttons", None) if buttons else None
+            send_list = getattr(messenger, "send_list", None) if rows else None
             try:
-                if send_buttons is not None:
+                if send_list is not None:
+                    label = bot_text("choices_button", ctx.tenant.language, ctx.tenant.texts)[:20]
+                    # A row shows the option cut to 24 characters; its description, the whole option when it was cut.
+                    sections = [(None, [(str(i), str(t), str(full)[:72] if full != t else None) for i, t, full in rows])]
+                    result = send_list(message.contact.reply_address, parts[index], label, sections, callback_data=callback)
+                elif send_buttons is not None:
                     # The channel has reply buttons (Meta): the customer's tap comes back with its id.
                     result = send_buttons(
                         message.contact.reply_address, parts[index], [(str(i), str(t)) for i, t in buttons], callback_data=callback
                     )
                 else:
-                    result = messenger.send_text(message.contact.reply_address, parts[index], callback_data=callback)
+                    body = parts[index]
+                    if (rows or buttons) and composed.effects.get("choices"):
+                        # Choices meant for buttons or a list, on a messenger without them: numbered.
+                        body += "\n" + "\n".join(f"{n}. {t}" for n, t in enumerate(composed.effects["choices"], start=1))
+                    result = messenger.send_text(message.contact.reply_address, body, callback_data=callback)
             except OutsideServiceWindow:
                 count("ReplyFailedOutsideWindow")
                 return Outcome.OUTSIDE_WINDOW
@@ -1078,6 +1112,9 @@ class ReplyService:
         action = effects.get("action")
         if action and not sent:
             action = None
+        choices = effects.get("choices")
+        if choices and not sent:
+            choices = None
         if conversation is None and profile.version == 0:
             conversation = Conversation(changed_at=ctx.now)  # a new contact starts with the bot
         understood = reading.turn if reading is not None else ctx.readable
@@ -1096,6 +1133,7 @@ class ReplyService:
             flood=verdict.flood if verdict is not None and verdict.flood is not None else ctx.flood,
             edit_of=verdict.edit_of if verdict is not None else None,
             action=action,
+            choices=choices,
             tools=tuple(effects.get("tools") or ()),
         )
         self._store.complete_inbound(
@@ -1119,6 +1157,27 @@ class ReplyService:
             # Cosmetic (blue ticks + typing): never worth failing or delaying the answer.
             count("MarkReadFailed")
             logger.info("mark-as-read failed", extra={"error": type(exc).__name__})
+
+
+CHOICE_PREFIX = "choice:"
+
+
+def _shown(title: str, limit: int) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def picked_option(message: RoutedMessage, choices: Sequence[str]) -> str | None:
+    """The option a message picks from ``choices``: a tapped button or list row (its id), or the
+    option's number written alone ("2", "2.", "opção 2"), or its exact title."""
+    reply_id = str(message.extra.get("reply_id") or "")
+    if reply_id.startswith(CHOICE_PREFIX) and reply_id[len(CHOICE_PREFIX) :].isdigit():
+        n = int(reply_id[len(CHOICE_PREFIX) :])
+        return choices[n - 1] if 1 <= n <= len(choices) else None
+    said = " ".join((message.text or "").split()).strip(" .!)").casefold()
+    found = re.fullmatch(r"(?:op[cç][aã]o\s*|n[ºo°]?\s*)?(\d{1,2})", said)
+    if found and 1 <= int(found.group(1)) <= len(choices):
+        return choices[int(found.group(1)) - 1]
+    return next((c for c in choices if c.casefold() == said), None)
 
 
 def _with_effects(agent: Sequence[dict[str, Any]], effects: dict[str, Any]) -> list[dict[str, Any]]:

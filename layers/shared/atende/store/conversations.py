@@ -106,6 +106,8 @@ class Profile:
     pending: tuple[Turn, ...] = ()
     # A write a tool previewed, waiting for the customer's confirmation (domain.actions.PendingAction's item).
     action: dict[str, Any] | None = None
+    # The options the last answer offered (titles, in order): the next message may pick one.
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ class Completion:
     edit_of: str | None = None  # an EDIT: the provider id of the message it changes
     action: dict[str, Any] | None = None  # the profile's pending action: a PendingAction item, {} = none; None = unchanged
     tools: Sequence[str] = ()  # the tools this message's answer used (names, for the console and analytics)
+    choices: Sequence[str] | None = None  # the options offered (the profile's offered_choices), [] = none; None = unchanged
 
 
 def claim_key(message: RoutedMessage) -> dict[str, str]:
@@ -567,6 +570,7 @@ class ConversationStore:
             "conversation": completion.conversation.to_item() if completion.conversation is not None else None,
             "flood": completion.flood.to_item() if completion.flood is not None else None,
             "pending_action": completion.action,
+            "offered_choices": list(completion.choices) if completion.choices is not None else None,
         }
         for attr, value in optional.items():
             if value is not None:
@@ -714,6 +718,7 @@ def profile_from_item(item: dict[str, Any] | None) -> Profile:
         flood=FloodWindow.from_item(item.get("flood")),
         pending=tuple(Turn.from_item(t) for t in item.get("pending") or ()),
         action=item.get("pending_action") or None,
+        choices=tuple(str(c) for c in item.get("offered_choices") or ()),
     )
 
 

@@ -135,3 +135,43 @@ class RequestHuman:
 
     def preview(self, ctx: ToolContext, arguments: Mapping[str, Any]) -> ToolResult:
         return self.run(ctx, arguments)
+
+
+MAX_CHOICES = 10  # Meta's list: ten rows
+CHOICE_TITLE_CHARS = 72  # kept whole for the pick; cut to a button's 20 or a list row's 24 only on screen
+
+
+class OfferChoices:
+    """Ask the customer to pick one of a few options. Running it changes nothing: the agent loop
+    ends the turn with the question, sent as reply buttons (≤ 3) or a list (≤ 10) where the
+    channel has them and as a numbered text elsewhere; the customer's pick (a tap, or its number)
+    comes back as the next message's text. Offered whenever the tenant has tools."""
+
+    spec = ToolSpec(
+        name="offer_choices",
+        description=(
+            "Mostra ao cliente de 2 a 10 opções para ele escolher uma (por exemplo, produtos encontrados ou horários). "
+            "Encerra esta resposta: a escolha dele chega na próxima mensagem. Títulos curtos (até 24 caracteres aparecem inteiros)."
+        ),
+        parameters=_object(
+            {
+                "question": {"type": "string", "description": "A pergunta, em uma ou duas frases."},
+                "options": {
+                    "type": "array",
+                    "description": "As opções, na ordem em que devem aparecer",
+                    "items": _object({"title": {"type": "string", "description": "Texto curto da opção"}}),
+                },
+            }
+        ),
+    )
+
+    def run(self, ctx: ToolContext, arguments: Mapping[str, Any]) -> ToolResult:
+        titles = [" ".join(str(o.get("title", "")).split())[:CHOICE_TITLE_CHARS] for o in arguments.get("options", [])]
+        titles = list(dict.fromkeys(t for t in titles if t))
+        question = " ".join(str(arguments.get("question", "")).split())[:1000]
+        if not 2 <= len(titles) <= MAX_CHOICES or not question:
+            return ToolResult.failure("invalid_choices", f"Give a question and 2 to {MAX_CHOICES} different short options.")
+        return ToolResult.success({"question": question, "options": titles})
+
+    def preview(self, ctx: ToolContext, arguments: Mapping[str, Any]) -> ToolResult:
+        return self.run(ctx, arguments)

@@ -76,6 +76,10 @@ def tools_for(tenant: Tenant, deps: ToolDeps, *, last_bill: Mapping[str, Any] | 
             tool = _conversation_tool(name, deps, last_bill)
         if tool is not None:
             built[name] = tool
+    if built:
+        from atende.tools.conversation import OfferChoices
+
+        built["offer_choices"] = OfferChoices()  # presentation, not business: offered with any tool
     return built
 
 
