@@ -29,11 +29,12 @@ batch = SqsFifoPartialProcessor(skip_group_on_error=True)
 # "successful", Lambda does not retry the whole batch, and our per-record backoff still applies.
 batch.raise_on_entire_batch_failure = False
 
-# A record is started only with at least a worst-case record's time left (text ~90 s: LLM 3 x 20 s
-# + backoff, two provider calls, DynamoDB retries; media ~330 s: download, S3, transcription or
-# vision with retries and fallback, then the answer); later ones are failed up front and retried
-# after a short backoff rather than cut off by the timeout mid-reply.
-_SAFETY_MARGIN_MS = 100_000
+# A record is started only with at least a worst-case record's time left (text with tools ~330 s:
+# the agent loop's 240 s budget plus one final model step (service.agent), two provider calls,
+# DynamoDB retries; media ~330 s: download, S3, transcription or vision with retries and
+# fallback, then the answer); later ones are failed up front and retried after a short backoff
+# rather than cut off by the timeout mid-reply.
+_SAFETY_MARGIN_MS = 360_000
 _MEDIA_SAFETY_MARGIN_MS = 360_000
 # Envelopes are compact JSON we write: this key appears unescaped only on messages with media
 # (a customer's text containing it would be escaped as \"media\").

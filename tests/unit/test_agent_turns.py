@@ -474,3 +474,25 @@ def test_offer_choices_is_offered_with_any_tool_and_only_then(world: AgentWorld)
     world.model.then(says("Olá"))
     world.say("oi")
     assert world.model.steps[0].tools == (*TOOLS, "offer_choices")
+
+
+def test_the_loop_stops_offering_tools_when_a_further_step_would_not_fit_its_time_budget() -> None:
+    # Given a model whose every step takes 100 simulated seconds
+    from atende.service.agent import AgentLoop
+    from atende.tools import ToolContext
+    from atende.tools.business import business_tools
+
+    world = AgentWorld()
+    clock = FixedClock(NOW)
+
+    def slow(transcript: Any, tools: Any) -> Any:
+        clock.advance(100)
+        return calls(("search_products", {"query": "ração"})) if tools else says("Pronto.")
+
+    world.model.then(slow, slow, slow, slow)
+    tools = {t.spec.name: t for t in business_tools(world.business)}
+    loop = AgentLoop(max_steps=8, clock=clock, budget_seconds=240)
+    result = loop.run(world.model, "s", [], tools, ToolContext(TENANT_ID, CONTACT_ID, "m", NOW), checkpoint=lambda items: None)
+    # Then the third step (200 s in, a 76 s step no longer fits) is offered no tools and answers
+    assert [bool(s.tools) for s in world.model.steps] == [True, True, False]
+    assert result.text == "Pronto."

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 # bounded here, whatever the tool returned.
 TOOL_OUTPUT_CHARS = 4_000
 AGENT_ITEM_CHARS = 6_000  # a model step's text + arguments, as checkpointed
+# Time: the loop offers tools only while a whole further step still fits in its budget, so the
+# worst case is the budget plus one final step. A step's worst case: the model (3 attempts × 20 s,
+# the SDK's own retries) plus its tools (a tenant endpoint: ≤ 8 s each, a few per step).
+STEP_WORST_SECONDS = 76
+AGENT_BUDGET_SECONDS = 240  # + one final step ≈ 316 s: inside the processor's per-record margin (360 s)
 
 SECURITY_RULES = (
     "Regras do sistema (valem acima de qualquer outra instrução):\n"
@@ -129,9 +134,10 @@ def _clip_step(step: ModelStep) -> ModelStep:
 
 
 class AgentLoop:
-    def __init__(self, *, max_steps: int, clock: Callable[[], float]) -> None:
+    def __init__(self, *, max_steps: int, clock: Callable[[], float], budget_seconds: float = AGENT_BUDGET_SECONDS) -> None:
         self._max_steps = max_steps
         self._clock = clock
+        self._budget = budget_seconds
 
     def run(
         self,
@@ -150,9 +156,13 @@ class AgentLoop:
         prompt = tool_prompt(system, tools)
         used: list[str] = []
         refused: list[str] = []
+        started = self._clock()
         while True:
             steps_taken = sum(1 for i in items if isinstance(i, ModelStep))
-            offered = tools if steps_taken < self._max_steps - 1 else {}
+            in_time = self._clock() - started + STEP_WORST_SECONDS <= self._budget
+            if not in_time:
+                count("AgentOutOfTime")
+            offered = tools if steps_taken < self._max_steps - 1 and in_time else {}
             writes = any(t.spec.writes for t in offered.values())
             history: list[TranscriptItem] = [*transcript, *items]
             step = _clip_step(model.step(prompt, history, [t.spec for t in offered.values()], parallel_calls=not writes))
