@@ -24,7 +24,7 @@ EVENT ?= events/meta_text.json
 TEXT ?= Olá! Vocês abrem no domingo?
 CHANNEL ?= meta
 
-.PHONY: help install run demo say invoke test unit lint format bench build validate deploy events clean
+.PHONY: help install run demo say invoke test unit lint format bench eval build validate deploy events clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 
 bench: $(STAMP) ## measure cold start, warm CPU, round trips and media peak memory; writes bench/results/latest.json
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+eval: $(STAMP) ## opt-in: the pt-BR customer-service eval against OpenAI (needs OPENAI_API_KEY; costs money): make eval [EVAL_ARGS='--k 4 --tasks pet']
+	$(PY) -m eval.run $(EVAL_ARGS)
 
 $(SAM_STAMP):
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found"; exit 1; }
