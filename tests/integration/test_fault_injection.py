@@ -133,6 +133,7 @@ def test_every_customer_gets_each_answer_once_and_in_order_through_every_fault(s
         "dead letters": len(outcome.dead_letters),
         "answers per burst": dict(outcome.burst_answers),
         "bursts split by a batch": len(outcome.split_bursts),
+        "bursts split after a crash (documented)": len(outcome.split_after_crash),
         "statuses not recorded": len(outcome.statuses_not_recorded),
         "regenerated replies": len(outcome.regenerated),
         "metrics": {k: metrics[k] for k in sorted(metrics) if k in _REPORTED},
@@ -162,6 +163,8 @@ def test_every_customer_gets_each_answer_once_and_in_order_through_every_fault(s
     assert outcome.statuses_not_recorded == []
     # and no late burst was cut by a batch boundary into two answers (split_across_batches)
     assert outcome.split_bursts == [], "\n".join(explain_split(sim, w) for w in outcome.split_bursts)
+    # (a burst whose earlier answer came from a crashed delivery may be split: docs/data-model.md, bursts)
+    assert len(outcome.split_after_crash) <= len(scenario.contacts) // 50
     # and the run really met every fault it plans (and thousands of redeliveries at scale)
     injected = set(faults)
     assert {*GRAPH_FAULTS, *LLM_FAULTS, "llm_down_call", *DDB_FAULTS, *SQS_FAULTS, *CRASHES, "crash_mid_batch"} <= injected, injected
