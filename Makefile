@@ -55,8 +55,16 @@ events: $(STAMP) ## regenerate the signed events/*.json from the fixtures
 
 test: lint unit ## everything: lint, types, template lint, unit + integration tests
 
-unit: $(STAMP) ## the pytest suite only
-	$(PY) -m pytest
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist; 0 = in this one, as plain `pytest`
+# does). Its local-stack tests mostly wait on sockets, so one worker per core leaves cores idle.
+# worksteal: an idle worker takes queued tests from a busy one (the bench smoke test alone is ~1 min).
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: every worker and every child
+# interpreter the tests start (the bench's) would otherwise compile moto, boto3 and the SDKs again.
+PYTEST_WORKERS ?= 3
+PYTEST_ARGS ?=
+
+unit: $(STAMP) ## the pytest suite only: make unit [PYTEST_WORKERS=0] [PYTEST_ARGS='-k burst']
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check), mypy --strict on the whole package, cfn-lint on the template
 	$(VENV)/bin/ruff check .

@@ -41,15 +41,20 @@ FULL = Profile(
 )
 
 QUICK = Profile(
+    # A smoke test (tests/integration/test_bench_smoke.py runs it on every `make test`): each
+    # section's whole path once, with as few repetitions as still produce every figure. Fresh
+    # interpreters are what it costs: one cold run per contender (after its warm-up) and the four
+    # media children (each pays its imports and a provisioned stack) are most of its ~60 s.
     name="quick",
-    cold_runs=3,
-    warm_messages=200,
-    warmup_messages=20,
-    normalise_messages=500,
+    cold_runs=1,
+    warm_messages=50,
+    warmup_messages=10,
+    normalise_messages=100,
     blocks=5,
-    processor_messages=20,
+    processor_messages=8,
     processor_contacts=4,
-    media_fraction_of_limits=1 / 16,  # 1 MiB voice note, 640 KiB PDF: proves the path, not the peak
+    media_fraction_of_limits=1 / 16,  # 1 MiB voice note, 640 KiB PDF: proves the path, not the peak (smaller files
+    # can leave the RSS peak below the RSS before the message, which the smoke test asserts)
     media_providers=("openai",),  # the SDK path (HTTP to a model); the offline one only in the full run
     # Two fresh interpreters cost ~16 s even with a handful of messages: the full profile only.
     compare_pairs=0,

@@ -13,6 +13,63 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def _share_botocore_data_loader() -> None:
+    """One botocore data loader for every session of the test process.
+
+    Each ``stack`` (and every ``aws.reset_clients()``) starts fresh boto3 sessions, and each new
+    session re-reads and re-parses the service models' JSON files: ~40% of a ``stack`` fixture's
+    setup, hundreds of times per run. The loader only reads botocore's and boto3's own data files
+    (and nothing hooks ``service-data-loaded`` to edit them), so sharing its cache changes no
+    request or answer. boto3 appends its data path to the loader of every session it creates: kept
+    once here, not once per session.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "_atende_shared", False):
+        return
+    loaders: dict[str, botocore.loaders.Loader] = {}
+    create = botocore.loaders.create_loader
+
+    class UniquePaths(list[str]):
+        def append(self, path: str) -> None:
+            if path not in self:
+                super().append(path)
+
+    def shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        key = search_path_string or ""
+        if key not in loaders:
+            loader = create(search_path_string)
+            loader._search_paths = UniquePaths(loader.search_paths)
+            loaders[key] = loader
+        return loaders[key]
+
+    shared_loader._atende_shared = True  # type: ignore[attr-defined]
+    botocore.session.create_loader = shared_loader  # type: ignore[assignment]
+
+
+def _reuse_moto_kms_rsa_keys() -> None:
+    """moto generates a fresh 2048-bit RSA key for every KMS key it creates (the media bucket's
+    SSE-KMS key, in every ``stack``): 20-100 ms of CPU each. No test decrypts or signs with them
+    (SSE-KMS under moto is headers), so the process generates one per key size and reuses it."""
+    import functools
+    import types
+
+    import moto.kms.utils as kms_utils
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if isinstance(kms_utils.rsa, types.SimpleNamespace):
+        return
+    generate = functools.cache(lambda exponent, size: rsa.generate_private_key(public_exponent=exponent, key_size=size))
+    reusing = types.SimpleNamespace(**{name: getattr(rsa, name) for name in dir(rsa) if not name.startswith("__")})
+    reusing.generate_private_key = lambda public_exponent, key_size, backend=None: generate(public_exponent, key_size)
+    kms_utils.rsa = reusing  # type: ignore[assignment]
+
+
+_share_botocore_data_loader()
+_reuse_moto_kms_rsa_keys()
+
+
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials, a fixed region, no endpoint overrides: nothing can reach real AWS."""

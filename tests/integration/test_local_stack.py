@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from atende.domain.tenants import Tenant
 from local.demo import (
     AFTER_HANDBACK,
     BILL_PHOTO,
@@ -80,6 +82,34 @@ CONVERSATION_REPLIES = [
 ]
 
 
+# The demo tenants' burst pause is 3 s (the product default), and every text waits it out before
+# its answer: played at that pace the scenes spend most of their time waiting. Here the pause is
+# shorter, never off, so a lone text is still held (or found old enough) on its way to an answer.
+# 1 s is the least a tenant can set; the burst scene gets 2 s: timestamps are whole seconds, and
+# with 1 s the first of three messages 0.4 s apart is old enough (not held) whenever a second
+# boundary falls between its send and its processing.
+SCENE_BURST_PAUSE_SECONDS = 1
+BURST_SCENE_PAUSE_SECONDS = 2
+
+
+def set_burst_pause(office: Backoffice, tenant_id: str, seconds: int) -> None:
+    """The tenant's burst pause, written before the processor has read the tenant (it caches it)."""
+    directory = office.directory  # uncached
+    tenant = directory.tenant(tenant_id)
+    assert tenant is not None, tenant_id
+    directory.put_tenant(replace(tenant, burst_pause_seconds=seconds))
+
+
+class Office(Backoffice):
+    """The operator's side; the closed shops it registers get the scenes' burst pause too."""
+
+    def open_closed_shops(self) -> tuple[Tenant, ...]:
+        shops = super().open_closed_shops()
+        for shop in shops:
+            set_burst_pause(self, shop.tenant_id, SCENE_BURST_PAUSE_SECONDS)
+        return tuple(replace(shop, burst_pause_seconds=SCENE_BURST_PAUSE_SECONDS) for shop in shops)
+
+
 @pytest.fixture
 def local_stack():
     # The stack configures the process environment like `make run` does; restore it afterwards
@@ -87,8 +117,11 @@ def local_stack():
     saved = dict(os.environ)
     for name in ("OPENAI_API_KEY", "GEMINI_API_KEY"):
         os.environ.pop(name, None)
-    stack = LocalStack(aws_port=0, webhook_port=0, graph_port=0, poll_wait_seconds=0).start()
+    # The poller long-polls moto (new messages wake it at once): with 0 it would spin on
+    # ReceiveMessage, a core's worth of CPU for the whole test, taken from the tests running beside it.
+    stack = LocalStack(aws_port=0, webhook_port=0, graph_port=0, poll_wait_seconds=1).start()
     try:
+        set_burst_pause(Backoffice(), DEMO.tenant_id, SCENE_BURST_PAUSE_SECONDS)
         yield stack
     finally:
         stack.stop()
@@ -314,7 +347,8 @@ def relay_sent(stack: LocalStack, channel: str) -> list[str | None]:
 def test_demo_burst_gets_one_answer_and_a_queued_conversation_none(local_stack, capsys, channel):
     # Given the demo customer on one channel, and the operator's side of the same stack
     client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url, channel)
-    office = Backoffice()
+    office = Office()
+    set_burst_pause(office, DEMO.tenant_id, BURST_SCENE_PAUSE_SECONDS)
 
     # When she writes three messages within a second, then writes while the conversation is
     # queued for a person, then again once it is back with the bot
@@ -346,7 +380,7 @@ def test_demo_closed_shops_send_the_out_of_hours_notice_once_and_keep_answering_
 
     # Given a customer the stack has not seen, writing to the shops that are closed today
     client = Client(f"http://127.0.0.1:{local_stack.webhook_port}", local_stack.sandbox_url)
-    office = Backoffice()
+    office = Office()
     customer = Customer("João Pereira", "5511912345678", emoji="👨")
 
     # When he writes twice to the "notice" shop and once to the "answer" shop
