@@ -175,6 +175,10 @@ def test_processor_writes_media_only_under_the_media_prefix(template):
 def test_processor_timeout_fits_a_media_record_and_the_claim_lease_matches_it(template):
     processor = template["Resources"]["ProcessorFunction"]["Properties"]
     app = load_function_module("ProcessorFunction")
-    # A media record is started only with its worst case left, and the lease outlives the invocation.
-    assert processor["Timeout"] * 1000 > app._MEDIA_SAFETY_MARGIN_MS > app._SAFETY_MARGIN_MS
+    # A record is started only with its worst case left (a media message's, or a text answered with
+    # tools: the agent loop's time budget plus one final step), and the lease outlives the invocation.
+    from atende.service.agent import AGENT_BUDGET_SECONDS, STEP_WORST_SECONDS
+
+    assert processor["Timeout"] * 1000 > app._MEDIA_SAFETY_MARGIN_MS >= app._SAFETY_MARGIN_MS
+    assert app._SAFETY_MARGIN_MS > (AGENT_BUDGET_SECONDS + STEP_WORST_SECONDS) * 1000
     assert int(processor["Environment"]["Variables"]["CLAIM_LEASE_SECONDS"]) == processor["Timeout"]
