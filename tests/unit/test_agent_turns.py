@@ -496,3 +496,11 @@ def test_the_loop_stops_offering_tools_when_a_further_step_would_not_fit_its_tim
     # Then the third step (200 s in, a 76 s step no longer fits) is offered no tools and answers
     assert [bool(s.tools) for s in world.model.steps] == [True, True, False]
     assert result.text == "Pronto."
+
+
+def test_more_than_five_calls_in_a_step_are_answered_but_not_run(world: AgentWorld) -> None:
+    world.model.then(calls(*[("search_products", {"query": f"ração {n}"}) for n in range(7)]), says("ok"))
+    world.say("procura tudo")
+    outputs = world.model.steps[1].outputs()
+    assert [o.get("error") for o in outputs] == [None] * 5 + ["too_many_calls"] * 2
+    assert world.business.calls["search_products"] == 5

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 # bounded here, whatever the tool returned.
 TOOL_OUTPUT_CHARS = 4_000
 AGENT_ITEM_CHARS = 6_000  # a model step's text + arguments, as checkpointed
+MAX_CALLS_PER_STEP = 5  # calls run per model step; more are answered with an error, never run
+# The whole checkpoint stays far under DynamoDB's 400 KB item: past this, no more tool steps.
+AGENT_CHECKPOINT_CHARS = 64_000
 # Time: the loop offers tools only while a whole further step still fits in its budget, so the
 # worst case is the budget plus one final step. A step's worst case: the model (3 attempts × 20 s,
 # the SDK's own retries) plus its tools (a tenant endpoint: ≤ 8 s each, a few per step).
@@ -162,7 +165,8 @@ class AgentLoop:
             in_time = self._clock() - started + STEP_WORST_SECONDS <= self._budget
             if not in_time:
                 count("AgentOutOfTime")
-            offered = tools if steps_taken < self._max_steps - 1 and in_time else {}
+            in_size = sum(_size(i) for i in items) + AGENT_ITEM_CHARS + TOOL_OUTPUT_CHARS * MAX_CALLS_PER_STEP <= AGENT_CHECKPOINT_CHARS
+            offered = tools if steps_taken < self._max_steps - 1 and in_time and in_size else {}
             writes = any(t.spec.writes for t in offered.values())
             history: list[TranscriptItem] = [*transcript, *items]
             step = _clip_step(model.step(prompt, history, [t.spec for t in offered.values()], parallel_calls=not writes))
@@ -178,10 +182,14 @@ class AgentLoop:
             pending: PendingAction | None = None
             handoff: str | None = None
             choices: tuple[str, tuple[str, ...]] | None = None
-            for call in step.tool_calls:
+            for index, call in enumerate(step.tool_calls):
                 tool = offered.get(call.name)
                 result: ToolResult
-                if tool is None:
+                if index >= MAX_CALLS_PER_STEP:
+                    # Every call gets an answer (the SDKs require one per call id); these are not run.
+                    refused.append(call.name)
+                    result = ToolResult.failure("too_many_calls", f"At most {MAX_CALLS_PER_STEP} tool calls per step.")
+                elif tool is None:
                     count("ToolRefused")
                     refused.append(call.name)
                     result = ToolResult.failure("unknown_tool", f"There is no tool named {call.name[:40]!r} in this conversation.")
@@ -269,6 +277,12 @@ class AgentLoop:
             count("ToolFailed")
         logger.info("tool ran", extra={"tool": tool.spec.name, "ok": result.ok, "error": result.error or None, "preview": preview})
         return result
+
+
+def _size(item: ModelStep | ToolOutput) -> int:
+    if isinstance(item, ToolOutput):
+        return len(item.output)
+    return len(item.text) + sum(len(c.arguments) for c in item.tool_calls)
 
 
 def _fallback_summary(arguments: Mapping[str, Any]) -> str:
